@@ -1,0 +1,201 @@
+"""Wire formats: the only shapes that enter or leave fraudstream.
+
+Every entry point (HTTP, Kafka, file replay) validates with these models, so a bad
+field gets the same message wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Final
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Channel",
+    "Decision",
+    "Label",
+    "Outcome",
+    "Reason",
+    "Timings",
+    "Transaction",
+    "json_schemas",
+]
+
+#: Bumped whenever a wire format changes incompatibly; model artifacts record it.
+SCHEMA_VERSION: Final = 1
+
+MAX_AMOUNT: Final = 1e12
+MAX_EXTRA_FIELDS: Final = 256
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+@cache
+def _countries() -> frozenset[str]:
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def _iso4217(code: str) -> str:
+    code = code.upper()
+    if code not in _currencies():
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code (e.g. USD, EUR)")
+    return code
+
+
+def _iso3166(code: str) -> str:
+    code = code.upper()
+    if code not in _countries():
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, DE)")
+    return code
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Ids are opaque, but control characters in them break logs, CSV and HTML alike.
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso4217)]
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso3166)]
+IpAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Channel(StrEnum):
+    """How the payment was made."""
+
+    CARD_PRESENT = "card_present"
+    ONLINE = "online"
+    MOBILE = "mobile"
+    ATM = "atm"
+    MOTO = "moto"  # mail / telephone order
+
+
+class Outcome(StrEnum):
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transaction(_Wire):
+    """A payment to be scored.
+
+    >>> tx = Transaction(transaction_id="t1", timestamp="2026-01-05T10:00:00+01:00",
+    ...                  customer_id="c1", amount=12.5, currency="eur", merchant_id="m1",
+    ...                  merchant_category="grocery", channel="card_present")
+    >>> tx.timestamp.isoformat(), tx.currency
+    ('2026-01-05T09:00:00+00:00', 'EUR')
+    """
+
+    transaction_id: Id
+    timestamp: UtcDatetime = Field(description="When the payment happened; must carry a timezone.")
+    customer_id: Id = Field(description="The paying customer or card; Kafka key.")
+    amount: Annotated[float, Field(ge=0.0, le=MAX_AMOUNT, allow_inf_nan=False)]
+    currency: Currency
+    merchant_id: Id
+    merchant_category: Name
+    channel: Channel
+    terminal_id: Id | None = None
+    device_id: Id | None = None
+    ip: IpAddress | None = None
+    latitude: Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)] | None = None
+    longitude: Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)] | None = None
+    country: Country | None = None
+    extra: dict[Name, FiniteFloat] = Field(
+        default_factory=dict,
+        max_length=MAX_EXTRA_FIELDS,
+        description="Numeric fields a data source brings that have no name here (e.g. V1..V28).",
+    )
+
+    @model_validator(mode="after")
+    def _location_pairs(self) -> Transaction:
+        if (self.latitude is None) != (self.longitude is None):
+            missing = "longitude" if self.longitude is None else "latitude"
+            raise ValueError(f"latitude and longitude come together: {missing} is missing")
+        return self
+
+
+class Label(_Wire):
+    """Ground truth for a transaction, known only from `reported_at` on (chargeback, analyst)."""
+
+    transaction_id: Id
+    is_fraud: bool
+    reported_at: UtcDatetime
+    scenario: Name | None = Field(default=None, description="Fraud pattern, where known.")
+    source: Name | None = Field(default=None, description="Who reported it: chargeback, analyst, ...")
+
+
+class Reason(_Wire):
+    """One feature's push on the score, rendered for people."""
+
+    feature: str
+    value: float | None
+    contribution: float = Field(description="Log-odds contribution to the score.")
+    text: str
+
+
+class Timings(_Wire):
+    features_ms: float = Field(ge=0.0)
+    model_ms: float = Field(ge=0.0)
+    total_ms: float = Field(ge=0.0)
+
+
+class Decision(_Wire):
+    transaction_id: Id
+    customer_id: Id
+    score: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    outcome: Outcome
+    reasons: list[Reason] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list, description="Rules and lists that fired.")
+    model_version: str
+    decided_at: UtcDatetime
+    timings: Timings
+
+
+_MODELS: Final[dict[str, type[BaseModel]]] = {
+    "transaction": Transaction,
+    "label": Label,
+    "decision": Decision,
+}
+
+
+def json_schemas(names: list[str] | None = None) -> dict[str, Any]:
+    """JSON Schema of the named wire formats (all of them by default)."""
+    wanted = names or list(_MODELS)
+    unknown = sorted(set(wanted) - set(_MODELS))
+    if unknown:
+        raise KeyError(f"unknown schema {', '.join(unknown)}; choose from {', '.join(_MODELS)}")
+    return {name: _MODELS[name].model_json_schema() for name in wanted}

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from fraudstream.schema import Decision, Label, Outcome, Transaction, json_schemas
+
+
+def valid_tx(**overrides: Any) -> dict[str, Any]:
+    tx: dict[str, Any] = {
+        "transaction_id": "tx-1",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "customer_id": "C1",
+        "amount": 42.5,
+        "currency": "EUR",
+        "merchant_id": "M1",
+        "merchant_category": "grocery",
+        "channel": "card_present",
+        "terminal_id": "T1",
+        "device_id": None,
+        "ip": "192.0.2.7",
+        "latitude": 48.85,
+        "longitude": 2.35,
+        "country": "FR",
+        "extra": {"V1": -1.5},
+    }
+    tx.update(overrides)
+    return tx
+
+
+def error_fields(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in exc.errors()}
+
+
+def test_valid_transaction_is_normalised() -> None:
+    tx = Transaction.model_validate(
+        valid_tx(timestamp="2026-03-01T13:00:00+01:00", currency="eur", country="fr")
+    )
+    assert tx.timestamp == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert tx.timestamp.tzinfo == UTC
+    assert (tx.currency, tx.country) == ("EUR", "FR")
+    assert tx.extra == {"V1": -1.5}
+
+
+def test_optional_fields_may_be_left_out() -> None:
+    tx = Transaction.model_validate(
+        {
+            k: v
+            for k, v in valid_tx().items()
+            if k not in {"terminal_id", "ip", "latitude", "longitude", "country", "extra"}
+        }
+    )
+    assert tx.latitude is None and tx.terminal_id is None and tx.extra == {}
+
+
+def test_epoch_seconds_are_utc() -> None:
+    assert Transaction.model_validate(valid_tx(timestamp=0)).timestamp == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("amount", -1, "greater than or equal to 0"),
+        ("amount", float("nan"), "finite"),
+        ("amount", float("inf"), "finite"),
+        ("amount", "lots", "valid number"),
+        ("currency", "EURO", "at most 3"),
+        ("currency", "XYZ", "ISO 4217"),
+        ("country", "XX", "ISO 3166"),
+        ("latitude", 91, "less than or equal to 90"),
+        ("longitude", -181, "greater than or equal to -180"),
+        ("timestamp", "2026-03-01T12:00:00", "timezone"),
+        ("timestamp", "yesterday", "datetime"),
+        ("transaction_id", "", "at least 1"),
+        ("transaction_id", "x" * 129, "at most 128"),
+        ("customer_id", "bad\nid", "pattern"),
+        ("channel", "telepathy", "card_present"),
+        ("ip", "999.1.1.1", "IPv4 or IPv6"),
+        ("extra", {"V1": float("nan")}, "finite"),
+        ("extra", {"V1": "high"}, "valid number"),
+    ],
+)
+def test_invalid_field_is_named(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Transaction.model_validate(valid_tx(**{field: value}))
+    assert field in {loc.split(".")[0] for loc in error_fields(info.value)}
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "field", ["transaction_id", "timestamp", "customer_id", "amount", "currency", "merchant_id"]
+)
+def test_required_field_missing(field: str) -> None:
+    tx = valid_tx()
+    del tx[field]
+    with pytest.raises(ValidationError) as info:
+        Transaction.model_validate(tx)
+    assert field in error_fields(info.value)
+
+
+def test_unknown_top_level_field_is_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        Transaction.model_validate(valid_tx(V1=0.3))
+    assert "V1" in error_fields(info.value)
+    assert "Extra inputs are not permitted" in str(info.value)
+
+
+def test_latitude_needs_longitude() -> None:
+    with pytest.raises(ValidationError, match="longitude is missing"):
+        Transaction.model_validate(valid_tx(longitude=None))
+
+
+def test_ids_are_stripped_and_bounded() -> None:
+    assert Transaction.model_validate(valid_tx(customer_id="  C9 ")).customer_id == "C9"
+
+
+def test_label_and_decision_round_trip() -> None:
+    label = Label(transaction_id="tx-1", is_fraud=True, reported_at=datetime(2026, 3, 8, tzinfo=UTC))
+    assert Label.model_validate_json(label.model_dump_json()) == label
+    decision = Decision.model_validate(
+        {
+            "transaction_id": "tx-1",
+            "customer_id": "C1",
+            "score": 0.93,
+            "outcome": "decline",
+            "reasons": [
+                {
+                    "feature": "amount_to_mean_30d",
+                    "value": 8.2,
+                    "contribution": 2.1,
+                    "text": "amount is 8.2x",
+                }
+            ],
+            "model_version": "m1",
+            "decided_at": "2026-03-01T12:00:00.004Z",
+            "timings": {"features_ms": 0.1, "model_ms": 0.2, "total_ms": 0.4},
+        }
+    )
+    assert decision.outcome is Outcome.DECLINE
+    assert Decision.model_validate_json(decision.model_dump_json()) == decision
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        Decision.model_validate({**decision.model_dump(), "score": 1.5})
+
+
+def test_json_schemas() -> None:
+    schemas = json_schemas()
+    assert set(schemas) == {"transaction", "label", "decision"}
+    assert "amount" in schemas["transaction"]["required"]
+    json.dumps(schemas)
+    with pytest.raises(KeyError, match="unknown schema"):
+        json_schemas(["nope"])
