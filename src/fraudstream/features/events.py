@@ -1,0 +1,211 @@
+"""Events as columns: what the feature engine consumes, from frames or wire objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fraudstream.schema import Label, Transaction
+
+__all__ = ["Events", "item_keys"]
+
+ObjectArray = npt.NDArray[np.object_]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# A label's idempotence key differs from its transaction's; a fraud label's from a
+# "legitimate" one, so that a fraud confirmed after a first "legitimate" still counts.
+_FRAUD_LABEL_SALT = np.uint64(0x9E3779B97F4A7C15)
+_LEGIT_LABEL_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
+_KEY_MASK = np.uint64((1 << 52) - 1)  # item keys must be exact in a float64
+
+
+def _hash(values: ObjectArray) -> npt.NDArray[np.uint64]:
+    """Stable 64-bit hashes (the same in every process, unlike hash())."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return np.asarray(pd.util.hash_array(values, categorize=False), dtype=np.uint64)
+
+
+def item_keys(ids: ObjectArray) -> FloatArray:
+    """Table keys for ids: 52-bit stable hashes as float64, NaN where the id is missing."""
+    missing = pd.isna(ids)
+    keys = (_hash(np.where(missing, "", ids).astype(object)) & _KEY_MASK).astype(np.float64)
+    keys[missing] = np.nan
+    return keys
+
+
+def _object(values: Sequence[object] | pd.Series) -> ObjectArray:
+    array: ObjectArray = np.array(values, dtype=object)
+    array[pd.isna(array)] = None
+    return array
+
+
+def _ms(values: pd.Series) -> IntArray:
+    return np.asarray(
+        pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64"), dtype=np.int64
+    )
+
+
+@dataclass
+class Events:
+    """Transactions and labels in processing order.
+
+    For a label, `ts_ms` is when it was reported (its place in the event order) and
+    `labelled_ts_ms` the time of the transaction it labels; entity columns are that
+    transaction's.
+    """
+
+    ts_ms: IntArray
+    is_label: npt.NDArray[np.bool_]
+    event_id: ObjectArray
+    amount: FloatArray
+    latitude: FloatArray
+    longitude: FloatArray
+    customer: ObjectArray
+    merchant: ObjectArray
+    terminal: ObjectArray
+    device: ObjectArray
+    label_fraud: npt.NDArray[np.bool_]
+    labelled_ts_ms: IntArray
+    channel: ObjectArray
+    category: ObjectArray
+    extras: dict[str, FloatArray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    def entities(self) -> tuple[ObjectArray, ObjectArray, ObjectArray, ObjectArray]:
+        """Entity ids in the kernel's order: customer, merchant, terminal, device."""
+        return self.customer, self.merchant, self.terminal, self.device
+
+    def event_keys(self) -> npt.NDArray[np.uint64]:
+        """Idempotence keys: one per transaction id, another per label's transaction id."""
+        keys = _hash(self.event_id.astype(object))
+        salt = np.where(self.label_fraud, _FRAUD_LABEL_SALT, _LEGIT_LABEL_SALT)
+        return np.where(self.is_label, keys ^ salt, keys)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, extras: Sequence[str] = ()) -> Events:
+        """Transactions from a frame with canonical columns (optional ones may be absent)."""
+        n = len(frame)
+
+        def column(name: str) -> ObjectArray:
+            return _object(frame[name]) if name in frame else np.full(n, None, dtype=object)
+
+        def number(name: str) -> FloatArray:
+            if name not in frame:
+                return np.full(n, np.nan)
+            return np.asarray(pd.to_numeric(frame[name], errors="raise"), dtype=np.float64)
+
+        ts = _ms(frame["timestamp"])
+        return cls(
+            ts_ms=ts,
+            is_label=np.zeros(n, dtype=bool),
+            event_id=column("transaction_id"),
+            amount=number("amount"),
+            latitude=number("latitude"),
+            longitude=number("longitude"),
+            customer=column("customer_id"),
+            merchant=column("merchant_id"),
+            terminal=column("terminal_id"),
+            device=column("device_id"),
+            label_fraud=np.zeros(n, dtype=bool),
+            labelled_ts_ms=ts,
+            channel=column("channel"),
+            category=column("merchant_category"),
+            extras={name: number(name) for name in extras},
+        )
+
+    @classmethod
+    def from_transactions(cls, transactions: Sequence[Transaction], extras: Sequence[str] = ()) -> Events:
+        n = len(transactions)
+        ts = np.fromiter((int(t.timestamp.timestamp() * 1000) for t in transactions), dtype=np.int64, count=n)
+        nan = float("nan")
+        return cls(
+            ts_ms=ts,
+            is_label=np.zeros(n, dtype=bool),
+            event_id=_object([t.transaction_id for t in transactions]),
+            amount=np.fromiter((t.amount for t in transactions), dtype=np.float64, count=n),
+            latitude=np.fromiter(
+                (nan if t.latitude is None else t.latitude for t in transactions), np.float64, n
+            ),
+            longitude=np.fromiter(
+                (nan if t.longitude is None else t.longitude for t in transactions), np.float64, n
+            ),
+            customer=_object([t.customer_id for t in transactions]),
+            merchant=_object([t.merchant_id for t in transactions]),
+            terminal=_object([t.terminal_id for t in transactions]),
+            device=_object([t.device_id for t in transactions]),
+            label_fraud=np.zeros(n, dtype=bool),
+            labelled_ts_ms=ts,
+            channel=_object([t.channel.value for t in transactions]),
+            category=_object([t.merchant_category for t in transactions]),
+            extras={
+                name: np.fromiter((t.extra.get(name, nan) for t in transactions), np.float64, n)
+                for name in extras
+            },
+        )
+
+    @classmethod
+    def from_labels(cls, labelled: Sequence[tuple[Label, Transaction]]) -> Events:
+        """Labels, each with the transaction it labels."""
+        return cls.from_label_frame(
+            pd.DataFrame(
+                {
+                    "transaction_id": [label.transaction_id for label, _ in labelled],
+                    "is_fraud": [label.is_fraud for label, _ in labelled],
+                    "reported_at": pd.to_datetime([label.reported_at for label, _ in labelled], utc=True),
+                    "timestamp": pd.to_datetime([tx.timestamp for _, tx in labelled], utc=True),
+                    "customer_id": [tx.customer_id for _, tx in labelled],
+                    "merchant_id": [tx.merchant_id for _, tx in labelled],
+                    "terminal_id": [tx.terminal_id for _, tx in labelled],
+                }
+            )
+        )
+
+    @classmethod
+    def from_label_frame(cls, labels: pd.DataFrame) -> Events:
+        """Labels (transaction_id, is_fraud, reported_at) joined with their transactions'
+        timestamp, customer_id, merchant_id and terminal_id."""
+        n = len(labels)
+
+        def column(name: str) -> ObjectArray:
+            return _object(labels[name]) if name in labels else np.full(n, None, dtype=object)
+
+        return cls(
+            ts_ms=_ms(labels["reported_at"]),
+            is_label=np.ones(n, dtype=bool),
+            event_id=column("transaction_id"),
+            amount=np.full(n, np.nan),
+            latitude=np.full(n, np.nan),
+            longitude=np.full(n, np.nan),
+            customer=column("customer_id"),
+            merchant=column("merchant_id"),
+            terminal=column("terminal_id"),
+            device=np.full(n, None, dtype=object),
+            label_fraud=np.asarray(labels["is_fraud"], dtype=bool),
+            labelled_ts_ms=_ms(labels["timestamp"]),
+            channel=np.full(n, None, dtype=object),
+            category=np.full(n, None, dtype=object),
+        )
+
+    def take(self, index: npt.NDArray[np.intp]) -> Events:
+        columns: dict[str, Any] = {k: v[index] for k, v in self.__dict__.items() if k != "extras"}
+        return Events(**columns, extras={k: v[index] for k, v in self.extras.items()})
+
+    @staticmethod
+    def concat(parts: Sequence[Events]) -> Events:
+        names = [k for k in parts[0].__dict__ if k != "extras"]
+        extras = sorted({k for p in parts for k in p.extras})
+
+        def extra(p: Events, k: str) -> FloatArray:
+            return p.extras.get(k, np.full(len(p), np.nan))
+
+        columns: dict[str, Any] = {k: np.concatenate([getattr(p, k) for p in parts]) for k in names}
+        return Events(**columns, extras={k: np.concatenate([extra(p, k) for p in parts]) for k in extras})

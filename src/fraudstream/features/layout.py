@@ -1,0 +1,129 @@
+"""How per-entity state is laid out: one row of float64 per entity, fixed size.
+
+A row holds a few "last event" fields, rings of time buckets and small tables of
+recently seen items. Everything is a float64 so that a row is one contiguous array:
+it lives in a numpy matrix in memory and as one binary value in Redis.
+
+Rings. A ring of ``n`` slots of ``width`` ms holds bucket ``b = ts // width`` in slot
+``b % n``, tagged with ``b``. A window of ``k`` buckets at time ``t`` sums the slots tagged
+``b(t) - k < tag <= b(t)``: the current, partial bucket and the ``k - 1`` before it. So
+"1 h" means "this 5-minute bucket and the 11 before it", "24 h" "this hour and the 23
+before it", "7 d"/"30 d" "today (UTC) and the 6/29 days before". A slot is re-tagged
+(and cleared) when a newer bucket lands in it; an event older than its slot's tag is
+beyond the ring's horizon and is not folded. Memory per entity is therefore fixed,
+whatever the length of the history.
+
+Tables. ``k`` (item key, last seen ms) pairs holding the ``k`` most recently seen
+items; distinct counts over a window count entries seen at or after ``t - window`` and
+so are exact up to ``k`` (then they saturate at ``k``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CUSTOMER_WIDTH",
+    "DEVICE_WIDTH",
+    "SHOP_WIDTH",
+    "empty_rows",
+]
+
+MINUTE: Final = 60_000
+HOUR: Final = 3_600_000
+DAY: Final = 86_400_000
+
+# -- customer row -------------------------------------------------------------------
+# header
+C_LAST_TS: Final = 0  # latest transaction time (ms), NaN before the first
+C_LAST_LOC_TS: Final = 1  # time of the latest transaction with a location
+C_LAST_LAT: Final = 2
+C_LAST_LON: Final = 3
+C_HEADER: Final = 4
+# amount rings: slot = [tag, count, sum, sum of squares, max]
+AMOUNT_STATS: Final = 4
+C_R5M: Final = C_HEADER
+C_R5M_SLOTS: Final = 12
+C_R5M_WIDTH: Final = 5 * MINUTE
+C_R1H: Final = C_R5M + C_R5M_SLOTS * (1 + AMOUNT_STATS)
+C_R1H_SLOTS: Final = 24
+C_R1H_WIDTH: Final = HOUR
+# daily ring: amounts, then located count and unit-vector sums (usual location), known fraud
+C_R1D: Final = C_R1H + C_R1H_SLOTS * (1 + AMOUNT_STATS)
+C_R1D_SLOTS: Final = 30
+C_R1D_WIDTH: Final = DAY
+C_R1D_STRIDE: Final = 1 + AMOUNT_STATS + 5
+D_LOC_COUNT: Final = 1 + AMOUNT_STATS
+D_X: Final = D_LOC_COUNT + 1
+D_Y: Final = D_LOC_COUNT + 2
+D_Z: Final = D_LOC_COUNT + 3
+D_FRAUD: Final = D_LOC_COUNT + 4
+# tables of recently used merchants and devices: slot = [key, last seen ms]
+C_MERCHANTS: Final = C_R1D + C_R1D_SLOTS * C_R1D_STRIDE
+C_MERCHANTS_SLOTS: Final = 40
+C_DEVICES: Final = C_MERCHANTS + 2 * C_MERCHANTS_SLOTS
+C_DEVICES_SLOTS: Final = 16
+CUSTOMER_WIDTH: Final = C_DEVICES + 2 * C_DEVICES_SLOTS
+
+# -- merchant / terminal row ("shop") -----------------------------------------------
+# hourly ring: slot = [tag, count, sum]; daily ring: slot = [tag, count, sum, known fraud]
+S_R1H: Final = 0
+S_R1H_SLOTS: Final = 24
+S_R1H_STRIDE: Final = 3
+S_R1D: Final = S_R1H + S_R1H_SLOTS * S_R1H_STRIDE
+S_R1D_SLOTS: Final = 30
+S_R1D_STRIDE: Final = 4
+S_FRAUD: Final = 3
+SHOP_WIDTH: Final = S_R1D + S_R1D_SLOTS * S_R1D_STRIDE
+
+# -- device row ---------------------------------------------------------------------
+V_CUSTOMERS: Final = 0
+V_CUSTOMERS_SLOTS: Final = 32
+DEVICE_WIDTH: Final = 2 * V_CUSTOMERS_SLOTS
+
+
+def _template(width: int, nan_at: list[int]) -> npt.NDArray[np.float64]:
+    row = np.zeros(width)
+    row[nan_at] = np.nan
+    return row
+
+
+def _ring_tags(start: int, slots: int, stride: int) -> list[int]:
+    return [start + s * stride for s in range(slots)]
+
+
+def _table_cells(start: int, slots: int) -> list[int]:
+    return list(range(start, start + 2 * slots))
+
+
+# Empty rows: NaN in "last" fields, ring tags and table cells (NaN never equals a tag,
+# so an empty slot reads as stale), zeros in the stats.
+_EMPTY = {
+    "customer": _template(
+        CUSTOMER_WIDTH,
+        [
+            C_LAST_TS,
+            C_LAST_LOC_TS,
+            C_LAST_LAT,
+            C_LAST_LON,
+            *_ring_tags(C_R5M, C_R5M_SLOTS, 1 + AMOUNT_STATS),
+            *_ring_tags(C_R1H, C_R1H_SLOTS, 1 + AMOUNT_STATS),
+            *_ring_tags(C_R1D, C_R1D_SLOTS, C_R1D_STRIDE),
+            *_table_cells(C_MERCHANTS, C_MERCHANTS_SLOTS),
+            *_table_cells(C_DEVICES, C_DEVICES_SLOTS),
+        ],
+    ),
+    "shop": _template(
+        SHOP_WIDTH,
+        _ring_tags(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE) + _ring_tags(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE),
+    ),
+    "device": _template(DEVICE_WIDTH, _table_cells(V_CUSTOMERS, V_CUSTOMERS_SLOTS)),
+}
+
+
+def empty_rows(kind: str, n: int) -> npt.NDArray[np.float64]:
+    """`n` fresh rows for entities of `kind` (customer, shop or device)."""
+    return np.tile(_EMPTY[kind], (n, 1))

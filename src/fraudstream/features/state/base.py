@@ -1,0 +1,60 @@
+"""The protocol every feature-state backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudstream.features.events import Events
+
+__all__ = ["ENTITY_KINDS", "FeatureState", "Workspace"]
+
+#: Entity kinds in the order the kernel takes them, with the row layout each uses.
+ENTITY_KINDS: tuple[tuple[str, str], ...] = (
+    ("customer", "customer"),
+    ("merchant", "shop"),
+    ("terminal", "shop"),
+    ("device", "device"),
+)
+
+FloatMatrix = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class Workspace:
+    """The state rows one batch works on: a matrix per entity kind and each event's row in it.
+
+    The kernel updates the matrices in place; `FeatureState.commit` makes that durable.
+    `fold[i]` says whether event i changes state (False for an event seen before).
+    """
+
+    states: tuple[FloatMatrix, FloatMatrix, FloatMatrix, FloatMatrix]
+    rows: tuple[IntArray, IntArray, IntArray, IntArray]
+    fold: npt.NDArray[np.bool_]
+    keys: npt.NDArray[np.uint64]
+    ts_ms: IntArray
+
+
+class FeatureState(Protocol):
+    """Per-entity feature state, accessed a batch at a time.
+
+    `begin` resolves every entity of a batch to a state row (fetching them in one go
+    where the state is remote) and says which events were already folded before;
+    `commit` makes the batch's folds durable, together with the idempotence keys, so
+    that a batch is folded entirely or not at all.
+    """
+
+    def begin(self, events: Events) -> Workspace: ...
+
+    def commit(self, workspace: Workspace) -> None: ...
+
+
+def first_occurrences(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """True for the first event with each key within a batch."""
+    first = np.zeros(len(keys), dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True
+    return first

@@ -1,0 +1,88 @@
+"""In-process feature state: numpy matrices that grow as entities appear."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudstream.features.events import Events
+from fraudstream.features.layout import DAY, empty_rows
+from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Workspace, first_occurrences
+
+__all__ = ["MemoryState"]
+
+# Idempotence keys are kept as long as the longest window, and a little more.
+SEEN_RETENTION_MS = 31 * DAY
+
+
+class _Table:
+    """Entity id -> row of a growing matrix."""
+
+    def __init__(self, layout: str) -> None:
+        self.layout = layout
+        self.index: dict[str, int] = {}
+        self.matrix = empty_rows(layout, 1024)
+
+    def rows(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+        index = self.index
+        out = np.empty(len(ids), dtype=np.int64)
+        for i, entity in enumerate(ids):
+            if entity is None:
+                out[i] = -1
+                continue
+            row = index.get(entity)
+            if row is None:
+                row = index[entity] = len(index)
+            out[i] = row
+        if len(index) > len(self.matrix):
+            grow = max(len(index) - len(self.matrix), len(self.matrix))
+            self.matrix = np.vstack([self.matrix, empty_rows(self.layout, grow)])
+        return out
+
+    def row_of(self, entity: str) -> npt.NDArray[np.float64] | None:
+        row = self.index.get(entity)
+        return None if row is None else self.matrix[row]
+
+
+class MemoryState(FeatureState):
+    """Feature state of one process; lost when it exits (use Redis to share or keep it)."""
+
+    def __init__(self) -> None:
+        self.tables = {kind: _Table(layout) for kind, layout in ENTITY_KINDS}
+        self._seen: dict[int, int] = {}  # idempotence key -> event time (ms)
+        self._newest_ms = -(2**62)
+        self._pruned_at = len(self._seen)
+
+    def begin(self, events: Events) -> Workspace:
+        keys = events.event_keys()
+        fold = first_occurrences(keys)
+        seen = self._seen
+        for i, key in enumerate(keys.tolist()):
+            if fold[i] and key in seen:
+                fold[i] = False
+        c, m, t, v = (
+            self.tables[kind].rows(ids)
+            for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True)
+        )
+        states = tuple(self.tables[kind].matrix for kind, _ in ENTITY_KINDS)
+        return Workspace(states=states, rows=(c, m, t, v), fold=fold, keys=keys, ts_ms=events.ts_ms)  # type: ignore[arg-type]
+
+    def commit(self, workspace: Workspace) -> None:
+        # The kernel already updated the matrices in place; remember what was folded.
+        folded = np.flatnonzero(workspace.fold)
+        for key, when in zip(workspace.keys[folded].tolist(), workspace.ts_ms[folded].tolist(), strict=True):
+            self._seen[key] = when
+        if len(folded):
+            self._newest_ms = max(self._newest_ms, int(workspace.ts_ms[folded].max()))
+        if len(self._seen) > 2 * self._pruned_at + 100_000:
+            self._prune()
+
+    def _prune(self) -> None:
+        horizon = self._newest_ms - SEEN_RETENTION_MS
+        self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+        self._pruned_at = len(self._seen)
+
+    def row(self, kind: str, entity: str) -> npt.NDArray[np.float64] | None:
+        """The state row of one entity (a copy), for inspection and tests."""
+        row = self.tables[kind].row_of(entity)
+        return None if row is None else row.copy()

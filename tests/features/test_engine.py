@@ -1,0 +1,324 @@
+"""Feature engine semantics: reference agreement on generated streams, parity, idempotence, bounds."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
+from fraudstream.features.layout import C_MERCHANTS_SLOTS, CUSTOMER_WIDTH
+from fraudstream.schema import Label, Transaction
+from fraudstream.simulate import World, WorldConfig, iter_events
+from tests.features.reference import reference_features
+
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+BASE = int(pd.Timestamp("2026-01-01", tz="UTC").timestamp() * 1000)
+ALL_INPUTS = ["customer", "merchant", "terminal", "device", "location", "channel", "category"]
+FEATURES = FeatureSet.for_inputs(ALL_INPUTS)
+PLACES = [None, (48.85, 2.35), (48.86, 2.36), (40.71, -74.0), (-33.87, 151.21)]
+# Times on and next to bucket and window edges, where off-by-one errors live.
+EDGES = sorted(
+    {k * w + d for w in (5 * MINUTE, HOUR, DAY) for k in (1, 2, 7, 12, 24, 30, 31) for d in (-1, 0, 1)}
+)
+
+
+def _timestamp(ms: Any) -> pd.Series:
+    return pd.to_datetime(pd.Series(ms, dtype="int64"), unit="ms", utc=True)
+
+
+def to_engine_events(stream: pd.DataFrame) -> Events:
+    """Reference-style events (in arrival order) as engine events, in the same order."""
+    tx = stream[stream["kind"] == "tx"]
+    labels = stream[stream["kind"] == "label"]
+    parts, positions = [], []
+    if len(tx):
+        parts.append(Events.from_frame(tx.assign(timestamp=_timestamp(tx["ts"]).to_numpy())))
+        positions.append(np.flatnonzero(stream["kind"] == "tx"))
+    if len(labels):
+        frame = labels.assign(
+            reported_at=_timestamp(labels["ts"]).to_numpy(),
+            timestamp=_timestamp(labels["labelled_ts"]).to_numpy(),
+        )
+        parts.append(Events.from_label_frame(frame))
+        positions.append(np.flatnonzero(stream["kind"] == "label"))
+    events = Events.concat(parts)
+    return events.take(np.argsort(np.concatenate(positions), kind="stable"))
+
+
+def run_in_batches(engine: FeatureEngine, events: Events, cuts: list[int]) -> pd.DataFrame:
+    bounds = sorted({0, len(events), *[c for c in cuts if 0 < c < len(events)]})
+    parts = [engine.process(events.take(np.arange(a, b))) for a, b in itertools.pairwise(bounds)]
+    return pd.DataFrame(np.vstack(parts), columns=engine.features.names)
+
+
+@st.composite
+def event_streams(draw: st.DrawFn) -> pd.DataFrame:
+    """Transactions in any order, duplicates, and labels reported at any time."""
+    events: list[dict[str, Any]] = []
+    transactions: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(1, 40))):
+        kind = draw(st.sampled_from(["tx"] * 6 + ["duplicate", "label"]))
+        if kind == "duplicate" and transactions:
+            events.append(dict(draw(st.sampled_from(transactions))))
+        elif kind == "label" and transactions:
+            tx = draw(st.sampled_from(transactions))
+            delay = draw(st.one_of(st.integers(0, 10 * DAY), st.sampled_from(EDGES)))
+            events.append(
+                {
+                    **tx,
+                    "kind": "label",
+                    "ts": tx["ts"] + delay,
+                    "labelled_ts": tx["ts"],
+                    "is_fraud": draw(st.booleans()),
+                }
+            )
+        else:
+            place = draw(st.sampled_from(PLACES))
+            ts = BASE + draw(st.one_of(st.integers(0, 36 * DAY), st.sampled_from(EDGES)))
+            tx = {
+                "kind": "tx",
+                "transaction_id": f"t{i}",
+                "ts": ts,
+                "labelled_ts": ts,
+                "is_fraud": False,
+                "amount": draw(st.integers(0, 5_000)) / 100,
+                "latitude": np.nan if place is None else place[0],
+                "longitude": np.nan if place is None else place[1],
+                "customer_id": draw(st.sampled_from(["c0", "c1", "c2", None])),
+                "merchant_id": draw(st.sampled_from(["m0", "m1", "m2", None])),
+                "terminal_id": draw(st.sampled_from(["t0", "t1", None])),
+                "device_id": draw(st.sampled_from(["d0", "d1", "d2", None])),
+            }
+            transactions.append(tx)
+            events.append(tx)
+    return pd.DataFrame(events)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=6))
+def test_engine_matches_reference_on_generated_streams(stream: pd.DataFrame, cuts: list[int]) -> None:
+    expected = reference_features(stream)
+    if expected.empty:
+        return
+    got = run_in_batches(FeatureEngine(FEATURES), to_engine_events(stream), cuts)
+    for name in expected.columns:
+        np.testing.assert_allclose(
+            got[name].to_numpy(),
+            expected[name].to_numpy(dtype=float),
+            rtol=1e-7,
+            atol=1e-6,
+            equal_nan=True,
+            err_msg=name,
+        )
+
+
+def test_online_replay_equals_offline_history() -> None:
+    """A replayed stream, in batches of any size, gets exactly the offline features."""
+    world = World(WorldConfig(customers=150, merchants=20, seed=8, fraud_rate=0.05, transactions_per_day=3))
+    transactions, labels = world.generate(20)
+    features = FeatureSet.for_inputs(
+        ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique())
+    )
+    offline = FeatureEngine(features).history(transactions, labels)
+
+    engine = FeatureEngine(features)
+    rng = np.random.default_rng(0)
+    seen: dict[str, Transaction] = {}
+    online: list[np.ndarray] = []
+    pending_tx: list[Transaction] = []
+
+    def flush() -> None:
+        if pending_tx:
+            online.append(engine.process(Events.from_transactions(pending_tx)))
+            pending_tx.clear()
+
+    batch = int(rng.integers(1, 200))
+    for event in iter_events(world, days=20):
+        if isinstance(event, Label):
+            flush()  # labels arrive on their own path, between transaction batches
+            engine.process(Events.from_labels([(event, seen[event.transaction_id])]))
+            continue
+        seen[event.transaction_id] = event
+        pending_tx.append(event)
+        if len(pending_tx) >= batch:
+            flush()
+            batch = int(rng.integers(1, 200))
+    flush()
+    online_matrix = np.vstack(online)
+    assert online_matrix.shape == offline.shape
+    assert np.array_equal(online_matrix, offline, equal_nan=True)  # bit for bit
+
+
+def _tx_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame["timestamp"] = _timestamp(frame.pop("ts")).to_numpy()
+    return frame
+
+
+def test_duplicates_change_nothing() -> None:
+    rows = [
+        {
+            "transaction_id": f"t{i}",
+            "ts": BASE + i * MINUTE,
+            "amount": 10.0 + i,
+            "customer_id": "c",
+            "merchant_id": "m",
+        }
+        for i in range(5)
+    ]
+    frame = _tx_frame(rows)
+    state = MemoryState()
+    engine = FeatureEngine(FEATURES, state)
+    first = engine.process(Events.from_frame(frame))
+    before = state.row("customer", "c")
+    again = engine.process(Events.from_frame(frame))  # the whole batch redelivered
+    assert np.array_equal(state.row("customer", "c"), before, equal_nan=True)
+    count = FEATURES.names.index("customer_count_1h")
+    assert first[:, count].tolist() == [0, 1, 2, 3, 4]
+    assert again[:, count].tolist() == [5, 5, 5, 5, 5]  # read, not folded again
+    within = engine.process(Events.from_frame(_tx_frame([rows[0] | {"transaction_id": "x"}] * 3)))
+    assert within[:, count].tolist() == [5, 6, 6]  # a copy inside one batch is folded once
+
+
+def test_label_counts_only_after_it_was_reported() -> None:
+    tx = [
+        {"transaction_id": f"t{i}", "ts": BASE + i * HOUR, "amount": 5.0, "merchant_id": "m"}
+        for i in range(6)
+    ]
+    transactions = _tx_frame(tx)
+    reported = transactions["timestamp"].iloc[3]
+    labels = pd.DataFrame({"transaction_id": ["t0"], "is_fraud": [True], "reported_at": [reported]})
+    got = pd.DataFrame(FeatureEngine(FEATURES).history(transactions, labels), columns=FEATURES.names)
+    # t3 is at the very moment the label was reported: it must not see it; t4 must.
+    assert got["merchant_fraud_rate_7d"].iloc[3] == 0.0
+    assert got["merchant_fraud_rate_7d"].iloc[4] == pytest.approx(1 / 4)
+    assert got["merchant_fraud_rate_7d"].iloc[5] == pytest.approx(1 / 5)
+
+
+def test_state_is_bounded_and_windows_expire() -> None:
+    tx = [
+        {
+            "transaction_id": f"t{i}",
+            "ts": BASE + i * DAY,
+            "amount": 1.0,
+            "customer_id": "c",
+            "merchant_id": f"m{i}",
+        }
+        for i in range(120)
+    ]
+    state = MemoryState()
+    got = pd.DataFrame(FeatureEngine(FEATURES, state).history(_tx_frame(tx)), columns=FEATURES.names)
+    row = state.row("customer", "c")
+    assert row is not None and row.shape == (CUSTOMER_WIDTH,)
+    assert got["customer_count_30d"].iloc[-1] == 29  # the 29 days before, not all 119
+    assert got["customer_count_7d"].iloc[-1] == 6
+    assert got["customer_seconds_since_previous"].iloc[-1] == 86_400
+
+
+def test_distinct_counts_saturate_at_table_capacity() -> None:
+    n = C_MERCHANTS_SLOTS + 10
+    tx = [
+        {
+            "transaction_id": f"t{i}",
+            "ts": BASE + i * MINUTE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "merchant_id": f"m{i}",
+        }
+        for i in range(n)
+    ] + [
+        {
+            "transaction_id": "old",
+            "ts": BASE + n * MINUTE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "merchant_id": "m0",
+        },
+        {
+            "transaction_id": "recent",
+            "ts": BASE + n * MINUTE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "merchant_id": f"m{n - 1}",
+        },
+    ]
+    got = pd.DataFrame(FeatureEngine(FEATURES).history(_tx_frame(tx)), columns=FEATURES.names)
+    assert got["customer_distinct_merchants_24h"].iloc[n - 1] == C_MERCHANTS_SLOTS
+    assert got["customer_new_merchant"].iloc[n] == 1.0  # m0 was evicted as the least recent
+    assert got["customer_new_merchant"].iloc[n + 1] == 0.0
+
+
+def test_late_event_sees_only_what_came_before_its_bucket() -> None:
+    rows = [
+        {"transaction_id": "a", "ts": BASE, "amount": 1.0, "customer_id": "c"},
+        {"transaction_id": "b", "ts": BASE + 5 * HOUR, "amount": 2.0, "customer_id": "c"},
+        {"transaction_id": "late", "ts": BASE + 2 * HOUR, "amount": 4.0, "customer_id": "c"},
+    ]
+    got = pd.DataFrame(
+        FeatureEngine(FEATURES).process(Events.from_frame(_tx_frame(rows))), columns=FEATURES.names
+    )
+    late = got.iloc[2]
+    assert late["customer_count_24h"] == 1  # "b" is in a later bucket: excluded
+    assert np.isnan(late["customer_seconds_since_previous"])  # the latest known payment is later
+    assert late["customer_first_transaction"] == 0.0
+
+
+def test_missing_inputs_leave_features_out(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        features = FeatureSet.for_inputs([], extras=["V1", "V2"])
+    assert set(features.names) == {"amount", "hour_of_day", "is_night", "is_weekend", "V1", "V2"}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("need customer: the data has no customer_id column" in m for m in messages)
+    assert len(messages) == len({m.split(" need ")[1] for m in messages})  # one line per missing input
+    frame = _tx_frame([{"transaction_id": "t", "ts": BASE, "amount": 3.0, "V1": 0.5, "V2": -1.0}])
+    got = FeatureEngine(features).history(frame)
+    assert got[0, features.names.index("V2")] == -1.0
+
+
+def test_feature_set_round_trips_and_rejects_unknown_features() -> None:
+    features = FeatureSet.for_inputs(ALL_INPUTS, extras=["V1"], categories=["b", "a"])
+    assert FeatureSet.from_json(features.to_json()) == features
+    with pytest.raises(ValueError, match="does not compute: customer_shoe_size"):
+        FeatureSet.from_json({**features.to_json(), "names": [*features.names, "customer_shoe_size"]})
+    with pytest.raises(ValueError, match="clash"):
+        FeatureSet.for_inputs([], extras=["amount"])
+
+
+def test_ties_are_broken_by_arrival_order() -> None:
+    rows = [
+        {
+            "transaction_id": "a",
+            "ts": BASE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "latitude": 48.85,
+            "longitude": 2.35,
+        },
+        {
+            "transaction_id": "b",
+            "ts": BASE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "latitude": 40.71,
+            "longitude": -74.0,
+        },
+        {
+            "transaction_id": "x",
+            "ts": BASE + 30 * MINUTE,
+            "amount": 1.0,
+            "customer_id": "c",
+            "latitude": 40.71,
+            "longitude": -74.0,
+        },
+    ]
+    got = pd.DataFrame(FeatureEngine(FEATURES).history(_tx_frame(rows)), columns=FEATURES.names)
+    assert got["customer_count_1h"].tolist() == [0, 1, 2]  # "b" sees "a": same time, arrived first
+    # The previous payment is "b", the later arrival of the two.
+    assert got["customer_distance_previous_km"].iloc[2] == pytest.approx(0.0)
