@@ -37,9 +37,7 @@ def error_fields(exc: ValidationError) -> set[str]:
 
 
 def test_valid_transaction_is_normalised() -> None:
-    tx = Transaction.model_validate(
-        valid_tx(timestamp="2026-03-01T13:00:00+01:00", currency="eur", country="fr")
-    )
+    tx = Transaction.model_validate(valid_tx(timestamp="2026-03-01T13:00:00+01:00", currency="eur", country="fr"))
     assert tx.timestamp == datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert tx.timestamp.tzinfo == UTC
     assert (tx.currency, tx.country) == ("EUR", "FR")
@@ -91,9 +89,7 @@ def test_invalid_field_is_named(field: str, value: Any, message: str) -> None:
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize(
-    "field", ["transaction_id", "timestamp", "customer_id", "amount", "currency", "merchant_id"]
-)
+@pytest.mark.parametrize("field", ["transaction_id", "timestamp", "customer_id", "amount", "currency", "merchant_id"])
 def test_required_field_missing(field: str) -> None:
     tx = valid_tx()
     del tx[field]

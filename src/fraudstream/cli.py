@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -16,6 +19,7 @@ from rich.table import Table
 from fraudstream import __version__
 from fraudstream.config import Settings
 from fraudstream.io import FrameWriter, labels_path_for
+from fraudstream.io.dataset import PRESETS, BadDataError, Dataset, load_dataset, parse_mapping
 from fraudstream.io.files import UnsupportedFormatError, file_format
 from fraudstream.logs import configure_logging
 from fraudstream.schema import json_schemas
@@ -97,26 +101,38 @@ def simulate(
     merchants: Annotated[int, typer.Option(min=1, help="Number of merchants.")] = 500,
     days: Annotated[int, typer.Option(min=1, max=3650, help="Days of history.")] = 30,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same world.")] = 0,
-    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")] = datetime(
-        2026, 1, 1
-    ),
+    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")] = datetime(2026, 1, 1),
     fraud_rate: Annotated[
-        float, typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions.")
-    ] = 0.007,
+        float | None,
+        typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions [default: 0.007; ulb: 0.00172]."),
+    ] = None,
+    shape: Annotated[
+        str, typer.Option("--shape", help="world, or ulb: a file shaped like the public ULB data set.")
+    ] = "world",
+    rows: Annotated[int, typer.Option("--rows", min=100, help="Rows of a --shape ulb file.")] = 284_807,
 ) -> None:
     """Simulate a world of customers and merchants with labelled fraud scenarios."""
     _check_output(out)
+    if shape == "ulb":
+        from fraudstream.io import write_frame
+        from fraudstream.simulate.ulb import ulb_like
+
+        frame = ulb_like(rows, fraud_rate=fraud_rate or 0.00172, seed=seed)
+        write_frame(frame, out)
+        console.print(f"wrote {len(frame):,} ULB-shaped rows ({int(frame['Class'].sum()):,} frauds) to [bold]{out}[/]")
+        return
+    if shape != "world":
+        raise typer.BadParameter("choose world or ulb", param_hint="--shape")
     config = WorldConfig(
         customers=customers,
         merchants=merchants,
         seed=seed,
         start=start.replace(tzinfo=UTC),
-        fraud_rate=fraud_rate,
+        fraud_rate=fraud_rate or 0.007,
     )
     n_tx, n_labels, labels_out = simulate_to_files(World(config), days, out)
     console.print(
-        f"wrote {n_tx:,} transactions to [bold]{out}[/] "
-        f"and {n_labels:,} fraud labels to [bold]{labels_out}[/]"
+        f"wrote {n_tx:,} transactions to [bold]{out}[/] and {n_labels:,} fraud labels to [bold]{labels_out}[/]"
     )
 
 
@@ -132,6 +148,26 @@ def schema(
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="NAMES") from None
     typer.echo(json.dumps(schemas if len(schemas) > 1 else next(iter(schemas.values())), indent=2))
+
+
+@app.command()
+def features(
+    markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown table instead of a rich one.")] = False,
+) -> None:
+    """List the features fraudstream computes, with what each needs."""
+    from fraudstream.features import FEATURES
+
+    if markdown:
+        typer.echo("| feature | needs | description |\n|---|---|---|")
+        for f in FEATURES.values():
+            typer.echo(f"| `{f.name}` | {', '.join(sorted(f.requires)) or '-'} | {f.description} |")
+        return
+    table = Table(title=f"{len(FEATURES)} features (plus a data set's numeric extra fields)", title_justify="left")
+    for column in ("feature", "needs", "description"):
+        table.add_column(column)
+    for f in FEATURES.values():
+        table.add_row(f.name, ", ".join(sorted(f.requires)) or "-", f.description)
+    console.print(table)
 
 
 def world_summary(transactions: pd.DataFrame, labels: pd.DataFrame) -> Table:
@@ -156,53 +192,284 @@ def world_summary(transactions: pd.DataFrame, labels: pd.DataFrame) -> Table:
     return table
 
 
-def fraud_sample(transactions: pd.DataFrame, labels: pd.DataFrame, n: int = 8) -> Table:
-    table = Table(title="A sample of fraudulent transactions", title_justify="left")
-    for column in (
-        "time (UTC)",
-        "customer",
-        "amount",
-        "merchant",
-        "channel",
-        "country",
-        "scenario",
-    ):
-        table.add_column(column, justify="right" if column == "amount" else "left")
-    sample = labels.groupby("scenario", sort=False).head(2).head(n)
-    rows = sample.merge(transactions, on="transaction_id")
-    for row in rows.itertuples():
-        table.add_row(
-            f"{row.timestamp:%Y-%m-%d %H:%M:%S}",
-            str(row.customer_id),
-            f"{row.amount:,.2f} {row.currency}",
-            f"{row.merchant_id} ({row.merchant_category})",
-            str(row.channel),
-            str(row.country),
-            str(row.scenario),
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=50, help="Customers in the demo world.")] = 3_000,
+    days: Annotated[int, typer.Option(min=21, help="Days of history to simulate and learn from.")] = 60,
+    seed: Annotated[int, typer.Option(min=0)] = 7,
+) -> None:
+    """Run fraudstream end to end on a simulated world, with nothing else installed."""
+    from fraudstream.demo import explained_decisions, prepare
+
+    settings = Settings()
+    console.rule("[bold]fraudstream demo")
+    demo_world = prepare(settings.home / "demo", customers, days, seed, err)
+    console.print(
+        f"Simulated {len(demo_world.transactions):,} transactions of {customers:,} customers over {days} days; "
+        f"{len(demo_world.labels):,} frauds, labelled days later."
+    )
+    console.print(world_summary(demo_world.transactions, demo_world.labels))
+    console.print(metrics_table(demo_world.metrics))
+    console.print(explained_decisions(demo_world))
+    console.print(
+        f"Model [bold]{demo_world.model.version}[/] saved to [bold]{settings.home / 'demo' / 'models' / 'demo'}[/]"
+    )
+
+
+# -- data options shared by train and evaluate ----------------------------------------
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Transaction history (.csv, .csv.gz or .parquet).")]
+LabelsOpt = Annotated[
+    Path | None,
+    typer.Option("--labels", help="Separate labels file (transaction_id[, is_fraud, reported_at])."),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="canonical=COLUMN, repeatable (e.g. --map amount=Amount --map is_fraud=Class)."),
+]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help=f"A known file shape: {', '.join(PRESETS)}.")]
+ExtraOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extra", help="Numeric columns to pass through as features (glob, repeatable)."),
+]
+TimeUnitOpt = Annotated[
+    str, typer.Option("--time-unit", help="auto, iso, epoch-s, epoch-ms or offset-s (seconds from --start).")
+]
+StartOpt = Annotated[
+    datetime | None,
+    typer.Option("--start", formats=["%Y-%m-%d"], help="Origin of offset-s timestamps (UTC)."),
+]
+DelayOpt = Annotated[
+    float,
+    typer.Option("--label-delay-days", min=0.0, help="When labels carry no reported_at: days after the payment."),
+]
+OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise (stop at the first bad row) or skip.")]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """User mistakes (bad data, bad model, impossible split) end with a message, not a traceback."""
+    from fraudstream.model.artifact import ModelLoadError
+
+    try:
+        yield
+    except (BadDataError, ModelLoadError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _load(
+    data: Path,
+    labels: Path | None,
+    mapping: list[str] | None,
+    preset: str | None,
+    extra: list[str] | None,
+    time_unit: str,
+    start: datetime | None,
+    delay: float,
+    on_error: str,
+) -> Dataset:
+    if time_unit not in ("auto", "iso", "epoch-s", "epoch-ms", "offset-s"):
+        raise typer.BadParameter("choose auto, iso, epoch-s, epoch-ms or offset-s", param_hint="--time-unit")
+    if on_error not in ("raise", "skip"):
+        raise typer.BadParameter("choose raise or skip", param_hint="--on-error")
+    with err.status(f"reading {data}"):
+        dataset = load_dataset(
+            data,
+            labels_path=labels,
+            mapping=parse_mapping(mapping or []),
+            preset=preset,
+            extras=extra or [],
+            time_unit=time_unit,  # type: ignore[arg-type]
+            start=start.replace(tzinfo=UTC) if start else None,
+            label_delay_days=delay,
+            on_error=on_error,  # type: ignore[arg-type]
         )
+    if dataset.skipped_rows:
+        err.print(f"skipped {dataset.skipped_rows:,} bad rows")
+    return dataset
+
+
+def _train_config(**values: Any) -> Any:
+    from fraudstream.model.train import TrainConfig
+
+    if values["threshold_method"] not in ("fbeta", "cost"):
+        raise typer.BadParameter("choose fbeta or cost", param_hint="--threshold-method")
+    if values["resample"] not in ("none", "smote"):
+        raise typer.BadParameter("choose none or smote", param_hint="--resample")
+    return TrainConfig(**values)
+
+
+MethodOpt = Annotated[
+    str, typer.Option("--threshold-method", help="fbeta (F-beta on validation) or cost (expected cost).")
+]
+BetaOpt = Annotated[float, typer.Option("--beta", min=0.01, help="Beta of F-beta for the review threshold.")]
+ReviewCostOpt = Annotated[float, typer.Option("--review-cost", min=0.0, help="Cost of one manual review.")]
+DeclineCostOpt = Annotated[
+    float,
+    typer.Option("--decline-cost", min=0.0, help="Cost of declining a good payment, as a share of its amount."),
+]
+TuneOpt = Annotated[int, typer.Option("--tune", min=0, help="Optuna trials (0: default parameters).")]
+ResampleOpt = Annotated[str, typer.Option("--resample", help="none (class weights) or smote.")]
+ValidationOpt = Annotated[
+    float,
+    typer.Option("--validation-fraction", min=0.05, max=0.5, help="Latest share of training rows for early stopping."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0)]
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("models/fraud"),
+    labels: LabelsOpt = None,
+    map_: MapOpt = None,
+    preset: PresetOpt = None,
+    extra: ExtraOpt = None,
+    time_unit: TimeUnitOpt = "auto",
+    start: StartOpt = None,
+    label_delay_days: DelayOpt = 7.0,
+    on_error: OnErrorOpt = "raise",
+    threshold_method: MethodOpt = "fbeta",
+    beta: BetaOpt = 2.0,
+    review_cost: ReviewCostOpt = 5.0,
+    decline_cost: DeclineCostOpt = 0.2,
+    tune: TuneOpt = 0,
+    resample: ResampleOpt = "none",
+    validation_fraction: ValidationOpt = 0.2,
+    seed: SeedOpt = 0,
+) -> None:
+    """Train a model on a history: XGBoost on point-in-time features, thresholds on the latest slice."""
+    from fraudstream.model.evaluate import train_on
+
+    config = _train_config(
+        threshold_method=threshold_method,
+        beta=beta,
+        review_cost=review_cost,
+        decline_cost=decline_cost,
+        tune=tune,
+        resample=resample,
+        validation_fraction=validation_fraction,
+        seed=seed,
+    )
+    with _user_errors():
+        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        with err.status("computing features and training"):
+            model = train_on(dataset, config)
+        model.save(out)
+    validation = model.info["metrics"]["validation"]
+    console.print(
+        f"wrote model [bold]{model.version}[/] to [bold]{out}[/]: {len(model.features.names)} features, "
+        f"{model.info['best_iteration']} trees; validation AP {validation['average_precision']:.3f}, "
+        f"review ≥ {model.thresholds.review:.3f}, decline ≥ {model.thresholds.decline:.3f}"
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def metrics_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="Evaluation on the test period", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("ROC AUC", f"{metrics['roc_auc']:.4f}"),
+        ("average precision (PR AUC)", f"{metrics['average_precision']:.4f}"),
+        (
+            f"precision / recall at review ≥ {metrics['threshold']:.3f}",
+            f"{metrics['precision']:.3f} / {metrics['recall']:.3f}",
+        ),
+        (
+            f"precision / recall at decline ≥ {metrics['decline_threshold']:.3f}",
+            f"{metrics['decline_precision']:.3f} / {metrics['decline_recall']:.3f}",
+        ),
+        (
+            f"precision of the top {metrics['k']} {metrics['ranked_by']}s per day",
+            f"{metrics['precision_at_k_per_day']:.3f}",
+        ),
+        ("train / test transactions", f"{metrics['n_train']:,} / {metrics['n_test']:,}"),
+        ("fraud rate in test", f"{metrics['fraud_rate_test']:.3%}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    for name, row in metrics.get("recall_by_scenario", {}).items():
+        table.add_row(f"  recall: {name} ({row['frauds']})", f"{row['recall']:.3f}")
     return table
 
 
 @app.command()
-def demo(
-    customers: Annotated[int, typer.Option(min=10, help="Customers in the demo world.")] = 3_000,
-    days: Annotated[int, typer.Option(min=1, help="Days of history to simulate.")] = 30,
-    seed: Annotated[int, typer.Option(min=0)] = 7,
+def evaluate(
+    data: DataOpt,
+    labels: LabelsOpt = None,
+    map_: MapOpt = None,
+    preset: PresetOpt = None,
+    extra: ExtraOpt = None,
+    time_unit: TimeUnitOpt = "auto",
+    start: StartOpt = None,
+    label_delay_days: DelayOpt = 7.0,
+    on_error: OnErrorOpt = "raise",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")] = False,
+    split: Annotated[str, typer.Option("--split", help="time (default) or random (leaks the future).")] = "time",
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.2,
+    gap_days: Annotated[float, typer.Option("--gap-days", min=0.0, help="Unused days between train and test.")] = 7.0,
+    train_start: Annotated[datetime | None, typer.Option("--train-start", formats=["%Y-%m-%d"])] = None,
+    train_days: Annotated[float | None, typer.Option("--train-days", min=1.0)] = None,
+    test_days: Annotated[float | None, typer.Option("--test-days", min=1.0)] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Alerts per day for precision@k.")] = 100,
+    report: Annotated[Path, typer.Option("--report", help="Report folder (without --json).")] = Path("reports/latest"),
+    threshold_method: MethodOpt = "fbeta",
+    beta: BetaOpt = 2.0,
+    review_cost: ReviewCostOpt = 5.0,
+    decline_cost: DeclineCostOpt = 0.2,
+    tune: TuneOpt = 0,
+    resample: ResampleOpt = "none",
+    validation_fraction: ValidationOpt = 0.2,
+    seed: SeedOpt = 0,
 ) -> None:
-    """Run fraudstream end to end on a simulated world, with nothing else installed."""
-    settings = Settings()
-    out = settings.home / "demo" / "world.parquet"
-    world = World(WorldConfig(customers=customers, merchants=max(20, customers // 10), seed=seed))
-    n_tx, _, labels_out = simulate_to_files(world, days, out)
-    transactions, labels = pd.read_parquet(out), pd.read_parquet(labels_out)
-    console.rule("[bold]fraudstream demo")
-    console.print(
-        f"Simulated {n_tx:,} transactions of {customers:,} customers at {world.config.merchants:,} merchants "
-        f"over {days} days, from {world.config.start:%Y-%m-%d}."
+    """Train on the earlier part of a history and measure on the later part (time split with a gap)."""
+    from fraudstream.model.evaluate import evaluate as run_evaluation
+    from fraudstream.model.split import SplitConfig
+
+    if split not in ("time", "random"):
+        raise typer.BadParameter("choose time or random", param_hint="--split")
+    config = _train_config(
+        threshold_method=threshold_method,
+        beta=beta,
+        review_cost=review_cost,
+        decline_cost=decline_cost,
+        tune=tune,
+        resample=resample,
+        validation_fraction=validation_fraction,
+        seed=seed,
     )
-    console.print(world_summary(transactions, labels))
-    console.print(fraud_sample(transactions, labels))
-    console.print(f"Transactions: [bold]{out}[/]\nFraud labels (reported days later): [bold]{labels_out}[/]")
+    split_config = SplitConfig(
+        method=split,  # type: ignore[arg-type]
+        test_fraction=test_fraction,
+        gap_days=gap_days,
+        train_start=train_start.replace(tzinfo=UTC) if train_start else None,
+        train_days=train_days,
+        test_days=test_days,
+        seed=seed,
+    )
+    with _user_errors():
+        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        with err.status("computing features, training and testing"):
+            result = run_evaluation(dataset, split_config, config, k=k)
+    if as_json:
+        typer.echo(json.dumps(_json_safe(result.metrics)))
+        return
+    from fraudstream.model.report import write_report
+
+    path = write_report(result, report)
+    console.print(metrics_table(result.metrics))
+    console.print(f"report: [bold]{path}[/]")
 
 
 def main() -> None:

@@ -203,9 +203,7 @@ def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows) -> dict[str, Any]:
         merchants = _last_seen(mine, "merchant_id")
         f["customer_distinct_merchants_24h"] = float(sum(v >= t - DAY for v in merchants.values()))
         if me["merchant_id"] is not None:
-            f["customer_new_merchant"] = float(
-                not merchants.get(me["merchant_id"], -math.inf) >= t - 30 * DAY
-            )
+            f["customer_new_merchant"] = float(not merchants.get(me["merchant_id"], -math.inf) >= t - 30 * DAY)
         devices = _last_seen(mine, "device_id")
         f["customer_distinct_devices_7d"] = float(sum(v >= t - 7 * DAY for v in devices.values()))
         f["customer_new_device"] = (
@@ -230,9 +228,7 @@ def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows) -> dict[str, Any]:
             x, y, z = (np.cos(phi) * np.cos(lmb)).sum(), (np.cos(phi) * np.sin(lmb)).sum(), np.sin(phi).sum()
             c_lat = math.degrees(math.asin(z / math.sqrt(x * x + y * y + z * z)))
             c_lon = math.degrees(math.atan2(y, x))
-            f["customer_distance_usual_km"] = float(
-                haversine_km(c_lat, c_lon, me["latitude"], me["longitude"])
-            )
+            f["customer_distance_usual_km"] = float(haversine_km(c_lat, c_lon, me["latitude"], me["longitude"]))
 
     for entity in ("merchant", "terminal"):
         column = f"{entity}_id"

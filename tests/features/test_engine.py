@@ -24,9 +24,7 @@ ALL_INPUTS = ["customer", "merchant", "terminal", "device", "location", "channel
 FEATURES = FeatureSet.for_inputs(ALL_INPUTS)
 PLACES = [None, (48.85, 2.35), (48.86, 2.36), (40.71, -74.0), (-33.87, 151.21)]
 # Times on and next to bucket and window edges, where off-by-one errors live.
-EDGES = sorted(
-    {k * w + d for w in (5 * MINUTE, HOUR, DAY) for k in (1, 2, 7, 12, 24, 30, 31) for d in (-1, 0, 1)}
-)
+EDGES = sorted({k * w + d for w in (5 * MINUTE, HOUR, DAY) for k in (1, 2, 7, 12, 24, 30, 31) for d in (-1, 0, 1)})
 
 
 def _timestamp(ms: Any) -> pd.Series:
@@ -123,9 +121,7 @@ def test_online_replay_equals_offline_history() -> None:
     """A replayed stream, in batches of any size, gets exactly the offline features."""
     world = World(WorldConfig(customers=150, merchants=20, seed=8, fraud_rate=0.05, transactions_per_day=3))
     transactions, labels = world.generate(20)
-    features = FeatureSet.for_inputs(
-        ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique())
-    )
+    features = FeatureSet.for_inputs(ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique()))
     offline = FeatureEngine(features).history(transactions, labels)
 
     engine = FeatureEngine(features)
@@ -188,10 +184,7 @@ def test_duplicates_change_nothing() -> None:
 
 
 def test_label_counts_only_after_it_was_reported() -> None:
-    tx = [
-        {"transaction_id": f"t{i}", "ts": BASE + i * HOUR, "amount": 5.0, "merchant_id": "m"}
-        for i in range(6)
-    ]
+    tx = [{"transaction_id": f"t{i}", "ts": BASE + i * HOUR, "amount": 5.0, "merchant_id": "m"} for i in range(6)]
     transactions = _tx_frame(tx)
     reported = transactions["timestamp"].iloc[3]
     labels = pd.DataFrame({"transaction_id": ["t0"], "is_fraud": [True], "reported_at": [reported]})
@@ -261,9 +254,7 @@ def test_late_event_sees_only_what_came_before_its_bucket() -> None:
         {"transaction_id": "b", "ts": BASE + 5 * HOUR, "amount": 2.0, "customer_id": "c"},
         {"transaction_id": "late", "ts": BASE + 2 * HOUR, "amount": 4.0, "customer_id": "c"},
     ]
-    got = pd.DataFrame(
-        FeatureEngine(FEATURES).process(Events.from_frame(_tx_frame(rows))), columns=FEATURES.names
-    )
+    got = pd.DataFrame(FeatureEngine(FEATURES).process(Events.from_frame(_tx_frame(rows))), columns=FEATURES.names)
     late = got.iloc[2]
     assert late["customer_count_24h"] == 1  # "b" is in a later bucket: excluded
     assert np.isnan(late["customer_seconds_since_previous"])  # the latest known payment is later

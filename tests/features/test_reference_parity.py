@@ -35,9 +35,7 @@ def test_engine_matches_reference_on_simulated_history(
 ) -> None:
     transactions, labels = small_history
     assert len(transactions) > 4_000 and len(labels) > 250
-    features = FeatureSet.for_inputs(
-        ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique())
-    )
+    features = FeatureSet.for_inputs(ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique()))
     got = pd.DataFrame(FeatureEngine(features).history(transactions, labels), columns=features.names)
     expected = reference_features(history_to_events(transactions, labels))
     assert (got["merchant_fraud_rate_30d"] > 0).any(), "labels must reach the features"

@@ -30,9 +30,7 @@ def test_days_generate_independently(world: World, history: tuple[pd.DataFrame, 
     transactions, labels = history
     day5_tx, day5_labels = world.day(5)
     start = world.config.start + pd.Timedelta(days=5)
-    in_day = transactions[
-        (transactions.timestamp >= start) & (transactions.timestamp < start + pd.Timedelta(days=1))
-    ]
+    in_day = transactions[(transactions.timestamp >= start) & (transactions.timestamp < start + pd.Timedelta(days=1))]
     pd.testing.assert_frame_equal(day5_tx, in_day.reset_index(drop=True))
     assert set(day5_labels.transaction_id) <= set(labels.transaction_id)
 
@@ -42,9 +40,7 @@ def test_history_is_ordered_unique_and_valid(history: tuple[pd.DataFrame, pd.Dat
     assert transactions["timestamp"].is_monotonic_increasing
     assert transactions["transaction_id"].is_unique
     assert (transactions["amount"] > 0).all()
-    assert (
-        transactions["latitude"].between(-90, 90).all() and transactions["longitude"].between(-180, 180).all()
-    )
+    assert transactions["latitude"].between(-90, 90).all() and transactions["longitude"].between(-180, 180).all()
     card_present = transactions["channel"] == "card_present"
     assert transactions.loc[card_present, "terminal_id"].notna().all()
     assert transactions.loc[~card_present, "device_id"].notna().all()
@@ -94,9 +90,7 @@ def test_geo_anomaly_implies_impossible_travel(labelled: pd.DataFrame) -> None:
     by_customer = labelled.sort_values("timestamp", kind="stable").groupby("customer_id")
     previous = by_customer[["timestamp", "latitude", "longitude", "scenario"]].shift(1)
     hours = (labelled["timestamp"] - previous["timestamp"]).dt.total_seconds() / 3600
-    km = haversine_km(
-        labelled["latitude"], labelled["longitude"], previous["latitude"], previous["longitude"]
-    )
+    km = haversine_km(labelled["latitude"], labelled["longitude"], previous["latitude"], previous["longitude"])
     speed = pd.Series(km, index=labelled.index) / hours.clip(lower=1 / 3600)
     # The first payment of a cloned card far away; a second one may follow in the same city.
     geo = (labelled["scenario"] == "geo_anomaly") & (previous["scenario"] != "geo_anomaly")
@@ -109,9 +103,7 @@ def test_account_takeover_new_device_far_away_high_amounts(world: World, labelle
     ato = labelled[labelled["scenario"] == "account_takeover"]
     legit = labelled[labelled["is_fraud"].isna()]
     own_devices = legit.groupby("customer_id")["device_id"].agg(set)
-    new_device = [
-        d not in own_devices.get(c, set()) for c, d in zip(ato["customer_id"], ato["device_id"], strict=True)
-    ]
+    new_device = [d not in own_devices.get(c, set()) for c, d in zip(ato["customer_id"], ato["device_id"], strict=True)]
     assert np.mean(new_device) > 0.99
     customer = ato["customer_id"].str[1:].astype(int).to_numpy()
     km = haversine_km(ato["latitude"], ato["longitude"], world.home_lat[customer], world.home_lon[customer])
@@ -129,9 +121,7 @@ def test_compromised_terminals_turn_fraudulent_for_days(labelled: pd.DataFrame) 
     # During a compromise a large share of the terminal's payments is fraud.
     busiest = per_terminal["size"].idxmax()
     at_terminal = labelled[labelled["terminal_id"] == busiest]
-    window = at_terminal["timestamp"].between(
-        per_terminal.loc[busiest, "min"], per_terminal.loc[busiest, "max"]
-    )
+    window = at_terminal["timestamp"].between(per_terminal.loc[busiest, "min"], per_terminal.loc[busiest, "max"])
     assert at_terminal.loc[window, "is_fraud"].eq(True).mean() > 0.25
 
 
@@ -143,9 +133,7 @@ def test_amount_outliers_dwarf_the_usual(labelled: pd.DataFrame) -> None:
 
 
 def test_scenario_mix_can_switch_scenarios_off() -> None:
-    mix = ScenarioMix(
-        account_takeover=1, card_testing=0, compromised_terminal=0, geo_anomaly=0, amount_outlier=0
-    )
+    mix = ScenarioMix(account_takeover=1, card_testing=0, compromised_terminal=0, geo_anomaly=0, amount_outlier=0)
     _, labels = World(WorldConfig(customers=500, merchants=50, mix=mix, fraud_rate=0.05)).generate(3)
     assert set(labels["scenario"]) == {"account_takeover"}
     with pytest.raises(ValueError, match="positive share"):

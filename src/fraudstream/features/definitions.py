@@ -48,38 +48,57 @@ VARIANCE_RELATIVE_FLOOR = 1e-13
 class Context:
     """What features are computed from: the raw aggregates and the transactions."""
 
-    def __init__(self, raw: FloatArray, events: Events, categories: Sequence[str]) -> None:
+    def __init__(self, raw: FloatArray, events: Events, categories: dict[str, float]) -> None:
         self.raw_matrix = raw
         self.events = events
         self.categories = categories
+        self._memo: dict[str, FloatArray] = {}
 
     def raw(self, name: str) -> FloatArray:
         return self.raw_matrix[:, raw_index(name)]
 
+    def memo(self, key: str, compute: Callable[[], FloatArray]) -> FloatArray:
+        """Intermediate results several features share (means, deviations)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     @cached_property
     def local_hours(self) -> FloatArray:
         """Hours since the epoch in local solar time where the longitude is known, else UTC."""
-        offset = np.nan_to_num(self.events.longitude / 15.0, nan=0.0)
+        lon = self.events.longitude
+        offset = np.where(np.isnan(lon), 0.0, lon / 15.0)
         return np.asarray(self.events.ts_ms / 3_600_000.0 + offset, dtype=np.float64)
 
 
 def _div(a: FloatArray, b: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan), dtype=np.float64)
+    """a / b where b > 0, else NaN (no history, nothing to divide by)."""
+    out = np.full(np.shape(b), np.nan)
+    np.divide(a, b, out=out, where=b > 0)
+    return out
 
 
 def _mean(ctx: Context, prefix: str, window: str) -> FloatArray:
-    return _div(ctx.raw(f"{prefix}_sum_{window}"), ctx.raw(f"{prefix}_count_{window}"))
+    return ctx.memo(
+        f"mean:{prefix}:{window}",
+        lambda: _div(ctx.raw(f"{prefix}_sum_{window}"), ctx.raw(f"{prefix}_count_{window}")),
+    )
 
 
 def _std(ctx: Context, window: str) -> FloatArray:
-    n = ctx.raw(f"c_count_{window}")
-    total, squares = ctx.raw(f"c_sum_{window}"), ctx.raw(f"c_sumsq_{window}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = total / n
-        var = (squares - total * mean) / (n - 1)
-    var = np.where(var <= VARIANCE_RELATIVE_FLOOR * mean * mean, 0.0, var)
-    return np.asarray(np.where(n >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan), dtype=np.float64)
+    def compute() -> FloatArray:
+        n = ctx.raw(f"c_count_{window}")
+        total, squares = ctx.raw(f"c_sum_{window}"), ctx.raw(f"c_sumsq_{window}")
+        mean = _mean(ctx, "c", window)
+        enough = n >= 2
+        var = np.full(n.shape, np.nan)
+        np.divide(squares - total * mean, n - 1, out=var, where=enough)
+        var[var <= VARIANCE_RELATIVE_FLOOR * mean * mean] = 0.0
+        out = np.full(n.shape, np.nan)
+        np.sqrt(np.maximum(var, 0.0), out=out, where=enough)
+        return out
+
+    return ctx.memo(f"std:{window}", compute)
 
 
 def _usual_distance(ctx: Context) -> FloatArray:
@@ -317,9 +336,7 @@ def _features() -> list[Feature]:
         "customer_speed_previous_kmh",
         ["customer", "location"],
         "Implied travel speed (km/h) from the previous located payment (at least one minute apart).",
-        lambda c: _div(
-            c.raw("c_prev_km"), np.maximum(c.raw("c_prev_loc_seconds"), MIN_SPEED_SECONDS) / 3600.0
-        ),
+        lambda c: _div(c.raw("c_prev_km"), np.maximum(c.raw("c_prev_loc_seconds"), MIN_SPEED_SECONDS) / 3600.0),
         "implies travelling at {v:,.0f} km/h since the previous payment",
         "no earlier located payment",
     )
@@ -381,8 +398,8 @@ def _features() -> list[Feature]:
 
 
 def _category_codes(ctx: Context) -> FloatArray:
-    vocabulary = {name: float(i) for i, name in enumerate(ctx.categories)}
-    return np.fromiter((vocabulary.get(c, np.nan) for c in ctx.events.category), np.float64, len(ctx.events))
+    codes = ctx.categories
+    return np.fromiter((codes.get(c, np.nan) for c in ctx.events.category), np.float64, len(ctx.events))
 
 
 FEATURES: Final = {f.name: f for f in _features()}
@@ -427,19 +444,23 @@ class FeatureSet:
             raise ValueError(f"extra fields clash with feature names: {', '.join(sorted(clash))}")
         return cls(tuple(names) + tuple(extras), tuple(extras), tuple(sorted(categories)))
 
+    @cached_property
+    def category_codes(self) -> dict[str, float]:
+        return {name: float(i) for i, name in enumerate(self.categories)}
+
     @property
     def engineered(self) -> tuple[str, ...]:
         return tuple(n for n in self.names if n in FEATURES)
 
     def compute(self, raw: FloatArray, events: Events) -> FloatArray:
         """Feature matrix (transactions x names) from the kernel's raw output."""
-        ctx = Context(raw, events, self.categories)
-        columns = [
-            FEATURES[name].compute(ctx) if name in FEATURES else events.extras[name] for name in self.names
-        ]
-        if not columns:
-            return np.empty((len(events), 0))
-        return np.ascontiguousarray(np.column_stack(columns), dtype=np.float64)
+        ctx = Context(raw, events, self.category_codes)
+        # Fill feature by feature into contiguous rows of the transpose: strided column
+        # writes into a row-major matrix cost more than the features themselves.
+        out = np.empty((len(self.names), len(events)))
+        for j, name in enumerate(self.names):
+            out[j] = FEATURES[name].compute(ctx) if name in FEATURES else events.extras[name]
+        return np.ascontiguousarray(out.T)
 
     def explain(self, name: str, value: float) -> str:
         if name not in FEATURES:

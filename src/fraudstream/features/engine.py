@@ -35,7 +35,7 @@ class FeatureEngine:
         """Raw aggregates of every event (before it), folding the batch into state."""
         workspace = self.state.begin(events)
         out = np.full((len(events), N_RAW), np.nan)
-        keys = (item_keys(events.merchant), item_keys(events.device), item_keys(events.customer))
+        merchant, device, customer = item_keys(events.merchant, events.device, events.customer)
         run_kernel(
             events.ts_ms,
             events.is_label,
@@ -47,7 +47,7 @@ class FeatureEngine:
             events.labelled_ts_ms,
             workspace.rows,
             workspace.states,
-            keys,
+            (merchant, device, customer),
             out,
         )
         self.state.commit(workspace)

@@ -32,24 +32,34 @@ def _hash(values: ObjectArray) -> npt.NDArray[np.uint64]:
     return np.asarray(pd.util.hash_array(values, categorize=False), dtype=np.uint64)
 
 
-def item_keys(ids: ObjectArray) -> FloatArray:
-    """Table keys for ids: 52-bit stable hashes as float64, NaN where the id is missing."""
-    missing = pd.isna(ids)
+def item_keys(*columns: ObjectArray) -> list[FloatArray]:
+    """Table keys for ids: 52-bit stable hashes as float64, NaN where the id is missing.
+
+    All columns are hashed in one call: per call overhead dominates small batches.
+    """
+    ids = np.concatenate(columns) if len(columns) > 1 else columns[0]
+    missing = ids == None  # noqa: E711 - element-wise on an object array
     keys = (_hash(np.where(missing, "", ids).astype(object)) & _KEY_MASK).astype(np.float64)
     keys[missing] = np.nan
-    return keys
+    return np.split(keys, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def _object(values: Sequence[object] | pd.Series) -> ObjectArray:
+    """Object array with None for every kind of missing value (NaN, pd.NA, None)."""
     array: ObjectArray = np.array(values, dtype=object)
     array[pd.isna(array)] = None
     return array
 
 
+def _ids(values: list[str | None]) -> ObjectArray:
+    """Object array from wire values, which are str or None already."""
+    array: ObjectArray = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def _ms(values: pd.Series) -> IntArray:
-    return np.asarray(
-        pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64"), dtype=np.int64
-    )
+    return np.asarray(pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64"), dtype=np.int64)
 
 
 @dataclass
@@ -130,25 +140,20 @@ class Events:
         return cls(
             ts_ms=ts,
             is_label=np.zeros(n, dtype=bool),
-            event_id=_object([t.transaction_id for t in transactions]),
+            event_id=_ids([t.transaction_id for t in transactions]),
             amount=np.fromiter((t.amount for t in transactions), dtype=np.float64, count=n),
-            latitude=np.fromiter(
-                (nan if t.latitude is None else t.latitude for t in transactions), np.float64, n
-            ),
-            longitude=np.fromiter(
-                (nan if t.longitude is None else t.longitude for t in transactions), np.float64, n
-            ),
-            customer=_object([t.customer_id for t in transactions]),
-            merchant=_object([t.merchant_id for t in transactions]),
-            terminal=_object([t.terminal_id for t in transactions]),
-            device=_object([t.device_id for t in transactions]),
+            latitude=np.fromiter((nan if t.latitude is None else t.latitude for t in transactions), np.float64, n),
+            longitude=np.fromiter((nan if t.longitude is None else t.longitude for t in transactions), np.float64, n),
+            customer=_ids([t.customer_id for t in transactions]),
+            merchant=_ids([t.merchant_id for t in transactions]),
+            terminal=_ids([t.terminal_id for t in transactions]),
+            device=_ids([t.device_id for t in transactions]),
             label_fraud=np.zeros(n, dtype=bool),
             labelled_ts_ms=ts,
-            channel=_object([t.channel.value for t in transactions]),
-            category=_object([t.merchant_category for t in transactions]),
+            channel=_ids([t.channel.value for t in transactions]),
+            category=_ids([t.merchant_category for t in transactions]),
             extras={
-                name: np.fromiter((t.extra.get(name, nan) for t in transactions), np.float64, n)
-                for name in extras
+                name: np.fromiter((t.extra.get(name, nan) for t in transactions), np.float64, n) for name in extras
             },
         )
 

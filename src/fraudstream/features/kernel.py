@@ -237,9 +237,7 @@ def _customer_read(c, row, t, lat, lon, merchant_key, device_key, out, i):
         out[i, R_C_LOC_COUNT + target] = _ring_sum(
             c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, q
         )
-    out[i, R_C_FRAUD] = _ring_sum(
-        c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, D_FRAUD
-    )
+    out[i, R_C_FRAUD] = _ring_sum(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, D_FRAUD)
 
     out[i, R_C_DISTINCT_MERCHANTS] = _table_count(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, t - DAY)
     if not math.isnan(merchant_key):

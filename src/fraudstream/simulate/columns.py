@@ -50,6 +50,4 @@ class TxColumns:
 
     @staticmethod
     def concat(parts: list[TxColumns]) -> TxColumns:
-        return TxColumns(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(TxColumns)}
-        )
+        return TxColumns(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(TxColumns)})

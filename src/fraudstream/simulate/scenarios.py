@@ -116,12 +116,8 @@ def _fraud_columns(
     """Fraud payments made in `city`: at the shop if card-present, else geolocated near the city."""
     n = len(ts_ms)
     present = channel == CARD_PRESENT
-    lat = np.where(
-        present, world.merchant_lat[merchant], world.cities.latitude[city] + rng.normal(0, 0.08, n)
-    )
-    lon = np.where(
-        present, world.merchant_lon[merchant], world.cities.longitude[city] + rng.normal(0, 0.08, n)
-    )
+    lat = np.where(present, world.merchant_lat[merchant], world.cities.latitude[city] + rng.normal(0, 0.08, n))
+    lon = np.where(present, world.merchant_lon[merchant], world.cities.longitude[city] + rng.normal(0, 0.08, n))
     return TxColumns(
         ts_ms=ts_ms.astype(np.int64),
         customer=customer,
@@ -190,9 +186,7 @@ def _card_testing(world: World, day: int, rng: np.random.Generator, budget: floa
     small = position < np.repeat(n_small, size)
     first_big = position == np.repeat(n_small, size)
     # Probes seconds apart; the cash-out a little later, once a probe went through.
-    gaps = np.where(
-        small, 3_000 + rng.exponential(25_000, len(inc)), rng.exponential(5 * MINUTE_MS, len(inc))
-    )
+    gaps = np.where(small, 3_000 + rng.exponential(25_000, len(inc)), rng.exponential(5 * MINUTE_MS, len(inc)))
     gaps = np.where(first_big, 2 * MINUTE_MS + rng.exponential(15 * MINUTE_MS, len(inc)), gaps)
     ts = np.repeat(start, size) + _group_offsets(size, gaps)
     merchant = np.empty(len(inc), dtype=np.int64)
@@ -215,9 +209,7 @@ def _card_testing(world: World, day: int, rng: np.random.Generator, budget: floa
     )
 
 
-def _geo_anomaly(
-    world: World, legit: TxColumns, day: int, rng: np.random.Generator, budget: float
-) -> TxColumns:
+def _geo_anomaly(world: World, legit: TxColumns, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
     anchors_ok = np.flatnonzero(legit.ts_ms < world.day_start_ms(day + 1) - 2 * HOUR_MS)
     n_inc = rng.poisson(budget / GEO_MEAN_EVENTS) if len(anchors_ok) else 0
     anchor = anchors_ok[rng.integers(0, max(len(anchors_ok), 1), n_inc)]

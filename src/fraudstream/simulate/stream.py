@@ -17,9 +17,7 @@ __all__ = ["iter_events"]
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts with None for missing values (pandas gives NaN)."""
-    return [
-        {str(k): v for k, v in row.items() if v is not None and v == v} for row in frame.to_dict("records")
-    ]
+    return [{str(k): v for k, v in row.items() if v is not None and v == v} for row in frame.to_dict("records")]
 
 
 def iter_events(

@@ -67,16 +67,12 @@ def legit_day(world: World, day: int) -> TxColumns:
     merchant = np.where(online, site, shop)
 
     # Time: the customer's local habits, mapped onto this UTC day.
-    local_hour = np.mod(
-        world.peak_hour[customer] + world.hour_spread[customer] * rng.standard_normal(n), 24.0
-    )
+    local_hour = np.mod(world.peak_hour[customer] + world.hour_spread[customer] * rng.standard_normal(n), 24.0)
     utc_hour = np.mod(local_hour - cities.utc_offset_hours[city], 24.0)
     ts_ms = world.day_start_ms(day) + np.minimum((utc_hour * HOUR_MS).astype(np.int64), DAY_MS - 1)
 
     factor = np.array([c.amount_factor for c in CATEGORIES])[world.merchant_category[merchant]]
-    amount = (
-        np.exp(world.amount_mu[customer] + world.amount_sigma[customer] * rng.standard_normal(n)) * factor
-    )
+    amount = np.exp(world.amount_mu[customer] + world.amount_sigma[customer] * rng.standard_normal(n)) * factor
     amount = np.round(np.clip(amount, 0.5, 25_000.0), 2)
 
     channel = np.where(online, np.where(rng.random(n) < 0.5, MOBILE, ONLINE), CARD_PRESENT)

@@ -92,9 +92,7 @@ class World:
         self.merchant_online[0] = False  # every world has a shop to walk into
         self.merchant_city = rng.choice(len(cities), size=n_m, p=city_weight)
         self.merchant_lat = np.clip(cities.latitude[self.merchant_city] + rng.normal(0, 0.04, n_m), -90, 90)
-        self.merchant_lon = np.clip(
-            cities.longitude[self.merchant_city] + rng.normal(0, 0.04, n_m), -180, 180
-        )
+        self.merchant_lon = np.clip(cities.longitude[self.merchant_city] + rng.normal(0, 0.04, n_m), -180, 180)
         n_term = np.where(self.merchant_online, 0, 1 + np.minimum(rng.poisson(1.0, n_m), 5))
         self.terminal_start = np.concatenate([[0], np.cumsum(n_term)[:-1]])
         self.terminal_count = n_term
@@ -169,9 +167,7 @@ class World:
     ) -> npt.NDArray[np.int64]:
         """For each point, a shop city at least `min_km` away (the farthest of 8 tries if none is)."""
         tries = self.shop_cities[rng.integers(0, len(self.shop_cities), (len(lat), 8))]
-        dist = haversine_km(
-            lat[:, None], lon[:, None], self.cities.latitude[tries], self.cities.longitude[tries]
-        )
+        dist = haversine_km(lat[:, None], lon[:, None], self.cities.latitude[tries], self.cities.longitude[tries])
         far_enough = dist >= min_km
         choice = np.where(far_enough.any(axis=1), far_enough.argmax(axis=1), dist.argmax(axis=1))
         return np.asarray(tries[np.arange(len(lat)), choice], dtype=np.int64)
@@ -232,9 +228,7 @@ class World:
                 "amount": c.amount,
                 "currency": cities.currency[c.currency_city],
                 "merchant_id": self.merchant_ids[c.merchant],
-                "merchant_category": np.array([cat.name for cat in CATEGORIES])[
-                    self.merchant_category[c.merchant]
-                ],
+                "merchant_category": np.array([cat.name for cat in CATEGORIES])[self.merchant_category[c.merchant]],
                 "channel": np.array([ch.value for ch in CHANNELS])[c.channel],
                 "terminal_id": self.terminal_ids[c.terminal],
                 "device_id": self.device_ids[c.device],
@@ -249,9 +243,7 @@ class World:
         rng = rng_for(self.config.seed, Draw.LABELS, day)
         idx = np.flatnonzero(c.fraud)
         # Chargebacks arrive days to weeks later: log-normal delay, at least six hours.
-        delay_days = np.clip(
-            rng.lognormal(np.log(self.config.label_delay_median_days), 0.6, len(idx)), 0.25, 120
-        )
+        delay_days = np.clip(rng.lognormal(np.log(self.config.label_delay_median_days), 0.6, len(idx)), 0.25, 120)
         reported = c.ts_ms[idx] + (delay_days * DAY_MS).astype(np.int64)
         ids = self._transaction_ids(day, len(c))
         return pd.DataFrame(
@@ -275,7 +267,5 @@ def _ip_addresses(device: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
         (h >> np.uint64(8)) & np.uint64(255),
         h & np.uint64(255),
     )
-    out[used] = [
-        f"{w}.{x}.{y}.{z}" for w, x, y, z in zip(a.tolist(), b.tolist(), c.tolist(), d.tolist(), strict=True)
-    ]
+    out[used] = [f"{w}.{x}.{y}.{z}" for w, x, y, z in zip(a.tolist(), b.tolist(), c.tolist(), d.tolist(), strict=True)]
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from fraudstream.features.events import Events
 from fraudstream.features.layout import DAY, empty_rows
@@ -24,6 +25,17 @@ class _Table:
         self.matrix = empty_rows(layout, 1024)
 
     def rows(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+        if len(ids) > 256:  # factorise big batches, so the dict sees each entity once
+            codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+            out = np.append(self._lookup(uniques), -1)[codes]  # code -1 (no id) -> row -1
+        else:
+            out = self._lookup(ids)
+        if len(self.index) > len(self.matrix):
+            grow = max(len(self.index) - len(self.matrix), len(self.matrix))
+            self.matrix = np.vstack([self.matrix, empty_rows(self.layout, grow)])
+        return out
+
+    def _lookup(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
         index = self.index
         out = np.empty(len(ids), dtype=np.int64)
         for i, entity in enumerate(ids):
@@ -34,9 +46,6 @@ class _Table:
             if row is None:
                 row = index[entity] = len(index)
             out[i] = row
-        if len(index) > len(self.matrix):
-            grow = max(len(index) - len(self.matrix), len(self.matrix))
-            self.matrix = np.vstack([self.matrix, empty_rows(self.layout, grow)])
         return out
 
     def row_of(self, entity: str) -> npt.NDArray[np.float64] | None:
@@ -61,8 +70,7 @@ class MemoryState(FeatureState):
             if fold[i] and key in seen:
                 fold[i] = False
         c, m, t, v = (
-            self.tables[kind].rows(ids)
-            for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True)
+            self.tables[kind].rows(ids) for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True)
         )
         states = tuple(self.tables[kind].matrix for kind, _ in ENTITY_KINDS)
         return Workspace(states=states, rows=(c, m, t, v), fold=fold, keys=keys, ts_ms=events.ts_ms)  # type: ignore[arg-type]

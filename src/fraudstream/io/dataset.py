@@ -1,0 +1,336 @@
+"""Transaction histories from the wild: column mapping, presets, timestamps, labels, bad rows.
+
+Only a timestamp and an amount are required (and a label, to train). Everything else
+(customer, merchant, terminal, device, location, ...) is used when present. A bad
+value stops the load with its row and column, unless ``on_error="skip"``, which drops
+the row and counts it. Nothing is silently coerced.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.features.definitions import INPUTS
+from fraudstream.io.files import read_frame
+from fraudstream.schema import Channel
+
+__all__ = ["PRESETS", "BadDataError", "Dataset", "Preset", "load_dataset", "parse_mapping"]
+
+log = logging.getLogger(__name__)
+
+TimeUnit = Literal["auto", "iso", "epoch-s", "epoch-ms", "offset-s"]
+OnError = Literal["raise", "skip"]
+
+TRANSACTION_FIELDS: Final = (
+    "transaction_id",
+    "timestamp",
+    "customer_id",
+    "amount",
+    "currency",
+    "merchant_id",
+    "merchant_category",
+    "channel",
+    "terminal_id",
+    "device_id",
+    "ip",
+    "latitude",
+    "longitude",
+    "country",
+)
+LABEL_FIELDS: Final = ("is_fraud", "reported_at", "scenario")
+CANONICAL: Final = TRANSACTION_FIELDS + LABEL_FIELDS
+_ID_FIELDS: Final = ("transaction_id", "customer_id", "merchant_id", "terminal_id", "device_id")
+_TRUE: Final = {"1", "true", "t", "yes", "y", "fraud"}
+_FALSE: Final = {"0", "false", "f", "no", "n", "legit", "legitimate", ""}
+
+
+class BadDataError(ValueError):
+    """A value in the data that cannot be used, with where it is."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A known file shape: how its columns map, how its time reads, which extras it brings."""
+
+    name: str
+    description: str
+    mapping: Mapping[str, str]
+    time_unit: TimeUnit
+    extras: tuple[str, ...]
+    start: datetime | None = None
+
+
+PRESETS: Final = {
+    "ulb": Preset(
+        name="ulb",
+        description="ULB credit card fraud (Kaggle creditcard.csv): Time in seconds from the first "
+        "transaction, V1..V28 (PCA components), Amount, Class (1 = fraud). No customer ids.",
+        mapping={"timestamp": "Time", "amount": "Amount", "is_fraud": "Class"},
+        time_unit="offset-s",
+        extras=tuple(f"V{i}" for i in range(1, 29)),
+        start=datetime(2013, 9, 1, tzinfo=UTC),
+    ),
+}
+
+
+@dataclass
+class Dataset:
+    """A history in canonical columns, its labels, and what inputs it provides."""
+
+    transactions: pd.DataFrame
+    labels: pd.DataFrame | None  # transaction_id, is_fraud, reported_at[, scenario]
+    extras: tuple[str, ...] = ()
+    inputs: frozenset[str] = frozenset()
+    skipped_rows: int = 0
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_fraud(self) -> np.ndarray:
+        """Ground truth per transaction (False where no fraud label is known)."""
+        if self.labels is None:
+            raise BadDataError("the data has no labels: map a label column (--map is_fraud=COLUMN) or pass --labels")
+        fraud_ids = self.labels.loc[self.labels["is_fraud"], "transaction_id"]
+        return np.asarray(self.transactions["transaction_id"].isin(fraud_ids).to_numpy(), dtype=bool)
+
+    @property
+    def categories(self) -> list[str]:
+        if "merchant_category" not in self.transactions:
+            return []
+        return sorted(self.transactions["merchant_category"].dropna().astype(str).unique().tolist())
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """`canonical=COLUMN` pairs as a dict, checking the canonical names."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
+            raise BadDataError(f"--map {pair!r}: write it as canonical=COLUMN, e.g. amount=Amount")
+        if name not in CANONICAL:
+            raise BadDataError(f"--map {pair!r}: {name!r} is not a field; choose from {', '.join(CANONICAL)}")
+        mapping[name] = column
+    return mapping
+
+
+class _Rows:
+    """Collects bad rows: raises on the first one, or drops them all when skipping."""
+
+    def __init__(self, n: int, on_error: OnError) -> None:
+        self.bad = np.zeros(n, dtype=bool)
+        self.on_error = on_error
+        self.reasons: dict[str, int] = {}
+
+    def reject(self, mask: np.ndarray, column: str, values: pd.Series, problem: str) -> None:
+        mask = np.asarray(mask, dtype=bool) & ~self.bad
+        if not mask.any():
+            return
+        if self.on_error == "raise":
+            row = int(np.flatnonzero(mask)[0])
+            raise BadDataError(
+                f"row {row + 1}, column {column!r}: {values.iloc[row]!r} {problem} "
+                f"({int(mask.sum())} such rows; --on-error skip drops them)"
+            )
+        self.bad |= mask
+        self.reasons[f"{column}: {problem}"] = self.reasons.get(f"{column}: {problem}", 0) + int(mask.sum())
+
+
+def _parse_time(values: pd.Series, unit: TimeUnit, start: datetime | None, column: str, rows: _Rows) -> pd.Series:
+    numeric = pd.api.types.is_numeric_dtype(values)
+    if unit == "auto":
+        if not numeric:
+            unit = "iso"
+        elif start is not None:
+            unit = "offset-s"
+        else:
+            unit = "epoch-ms" if values.abs().max() > 1e11 else "epoch-s"
+    if unit == "iso":
+        parsed = pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="ISO8601")
+    else:
+        number = pd.to_numeric(values, errors="coerce")
+        if unit == "offset-s":
+            if start is None:
+                raise BadDataError(f"column {column!r} holds seconds from a start: give --start YYYY-MM-DD")
+            origin = pd.Timestamp(start if start.tzinfo else start.replace(tzinfo=UTC))
+            parsed = origin + pd.to_timedelta(number, unit="s")
+        else:
+            parsed = pd.to_datetime(number, unit="ms" if unit == "epoch-ms" else "s", utc=True, errors="coerce")
+    described = {"iso": "an ISO 8601 time", "epoch-s": "epoch seconds", "epoch-ms": "epoch milliseconds"}
+    rows.reject(parsed.isna().to_numpy(), column, values, f"is not {described.get(unit, 'a number of seconds')}")
+    return parsed
+
+
+def _parse_bool(values: pd.Series, column: str, rows: _Rows) -> pd.Series:
+    text = values.astype("string").str.strip().str.lower().fillna("")
+    text = text.str.replace(r"\.0$", "", regex=True)
+    known = text.isin(_TRUE | _FALSE)
+    rows.reject(~known.to_numpy(), column, values, "is not a label (use 1/0, true/false)")
+    return text.isin(_TRUE)
+
+
+def _parse_number(values: pd.Series, column: str, rows: _Rows, low: float, high: float) -> pd.Series:
+    number = pd.to_numeric(values, errors="coerce").astype("float64")
+    present = values.notna().to_numpy()
+    rows.reject(present & number.isna().to_numpy(), column, values, "is not a number")
+    finite = np.isfinite(number.to_numpy(na_value=np.nan))
+    rows.reject(present & ~finite & number.notna().to_numpy(), column, values, "is not finite")
+    rows.reject(
+        (number < low).to_numpy() | (number > high).to_numpy(),
+        column,
+        values,
+        f"is outside [{low:g}, {high:g}]",
+    )
+    return number
+
+
+def _resolve(frame: pd.DataFrame, mapping: Mapping[str, str], source: str) -> dict[str, str]:
+    """Canonical field -> column of the file, for the fields the file provides."""
+    missing = sorted(c for c in mapping.values() if c not in frame.columns)
+    if missing:
+        raise BadDataError(f"{source}: no column {', '.join(map(repr, missing))}; it has {', '.join(frame.columns)}")
+    columns = dict(mapping)
+    taken = set(columns.values())
+    for name in CANONICAL:
+        if name not in columns and name in frame.columns and name not in taken:
+            columns[name] = name
+    return columns
+
+
+def _extras(frame: pd.DataFrame, patterns: Sequence[str], used: set[str]) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        matched = [c for c in frame.columns if fnmatch.fnmatchcase(str(c), pattern) and c not in used]
+        if not matched:
+            raise BadDataError(f"--extra {pattern!r} matches no column")
+        found += [c for c in matched if c not in found]
+    return found
+
+
+def load_dataset(
+    path: Path,
+    *,
+    labels_path: Path | None = None,
+    mapping: Mapping[str, str] | None = None,
+    preset: str | None = None,
+    extras: Sequence[str] = (),
+    time_unit: TimeUnit = "auto",
+    start: datetime | None = None,
+    label_delay_days: float = 7.0,
+    on_error: OnError = "raise",
+) -> Dataset:
+    """Read a history (CSV or Parquet) into canonical columns, with its labels if any."""
+    chosen = PRESETS.get(preset) if preset else None
+    if preset and chosen is None:
+        raise BadDataError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if chosen is not None:
+        mapping = {**chosen.mapping, **(mapping or {})}
+        extras = [*chosen.extras, *extras]
+        time_unit = chosen.time_unit if time_unit == "auto" else time_unit
+        start = start or chosen.start
+
+    raw = read_frame(path)
+    columns = _resolve(raw, mapping or {}, str(path))
+    for required in ("timestamp", "amount"):
+        if required not in columns:
+            raise BadDataError(f"{path}: no {required} column; map one with --map {required}=COLUMN")
+    rows = _Rows(len(raw), on_error)
+    out = pd.DataFrame(index=raw.index)
+    out["transaction_id"] = (
+        raw[columns["transaction_id"]].astype("string") if "transaction_id" in columns else raw.index.astype(str)
+    )
+    out["timestamp"] = _parse_time(raw[columns["timestamp"]], time_unit, start, columns["timestamp"], rows)
+    out["amount"] = _parse_number(raw[columns["amount"]], columns["amount"], rows, 0.0, 1e12)
+    rows.reject(out["amount"].isna().to_numpy(), columns["amount"], raw[columns["amount"]], "is missing")
+    for name in (*_ID_FIELDS[1:], "currency", "merchant_category", "ip", "country"):
+        if name in columns:
+            out[name] = raw[columns[name]].astype("string")
+    if "channel" in columns:
+        channel = raw[columns["channel"]].astype("string").str.strip().str.lower()
+        valid = channel.isin([c.value for c in Channel]) | channel.isna()
+        rows.reject(
+            ~valid.to_numpy(),
+            columns["channel"],
+            raw[columns["channel"]],
+            f"is not one of {', '.join(Channel)}",
+        )
+        out["channel"] = channel
+    if ("latitude" in columns) != ("longitude" in columns):
+        raise BadDataError(f"{path}: latitude and longitude come together; map both or neither")
+    if "latitude" in columns:
+        out["latitude"] = _parse_number(raw[columns["latitude"]], columns["latitude"], rows, -90, 90)
+        out["longitude"] = _parse_number(raw[columns["longitude"]], columns["longitude"], rows, -180, 180)
+    extra_columns = _extras(raw, extras, set(columns.values()))
+    for name in extra_columns:
+        out[name] = _parse_number(raw[name], name, rows, -np.inf, np.inf)
+
+    labels: pd.DataFrame | None = None
+    if "is_fraud" in columns:
+        is_fraud = _parse_bool(raw[columns["is_fraud"]], columns["is_fraud"], rows)
+        reported = (
+            _parse_time(raw[columns["reported_at"]], "auto", None, columns["reported_at"], rows)
+            if "reported_at" in columns
+            else out["timestamp"] + pd.Timedelta(days=label_delay_days)
+        )
+        labels = pd.DataFrame({"transaction_id": out["transaction_id"], "is_fraud": is_fraud, "reported_at": reported})
+        if "scenario" in columns:
+            labels["scenario"] = raw[columns["scenario"]].astype("string")
+
+    notes: list[str] = []
+    if rows.bad.any():
+        keep = ~rows.bad
+        out, labels = out[keep], labels[keep] if labels is not None else None
+        notes += [f"skipped {n:,} rows: {reason}" for reason, n in rows.reasons.items()]
+        for note in notes:
+            log.warning(note)
+    out = out.reset_index(drop=True)
+    if labels_path is not None:
+        labels = _load_labels(labels_path, out, label_delay_days)
+    elif labels is not None:
+        labels = labels.reset_index(drop=True)
+        labels = labels[labels["is_fraud"]].reset_index(drop=True)  # fraud only: the rest are legitimate
+
+    inputs = {
+        need for need, column in INPUTS.items() if all(c in out and out[c].notna().any() for c in column.split("/"))
+    }
+    return Dataset(
+        transactions=out,
+        labels=labels,
+        extras=tuple(extra_columns),
+        inputs=frozenset(inputs),
+        skipped_rows=int(rows.bad.sum()),
+        source=str(path),
+        notes=notes,
+    )
+
+
+def _load_labels(path: Path, transactions: pd.DataFrame, delay_days: float) -> pd.DataFrame:
+    """A labels file: transaction_id, optional is_fraud (default: every row is a fraud), reported_at."""
+    raw = read_frame(path)
+    if "transaction_id" not in raw:
+        raise BadDataError(f"{path}: a labels file needs a transaction_id column; it has {', '.join(raw.columns)}")
+    raw["transaction_id"] = raw["transaction_id"].astype("string")
+    times = transactions.drop_duplicates("transaction_id").set_index("transaction_id")["timestamp"]
+    known = raw["transaction_id"].isin(times.index)
+    if not known.all():
+        log.warning("%d labels in %s name transactions that are not in the data; ignored", int((~known).sum()), path)
+        raw = raw[known.to_numpy()].reset_index(drop=True)
+    rows = _Rows(len(raw), "raise")
+    labels = pd.DataFrame({"transaction_id": raw["transaction_id"]})
+    labels["is_fraud"] = _parse_bool(raw["is_fraud"], "is_fraud", rows) if "is_fraud" in raw else True
+    if "reported_at" in raw:
+        labels["reported_at"] = _parse_time(raw["reported_at"], "auto", None, "reported_at", rows)
+    else:
+        labels["reported_at"] = (times.loc[labels["transaction_id"]] + pd.Timedelta(days=delay_days)).to_numpy()
+    if "scenario" in raw:
+        labels["scenario"] = raw["scenario"].astype("string")
+    return labels

@@ -1,0 +1,132 @@
+"""train / evaluate from the command line, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fraudstream.cli import app
+from fraudstream.io import write_frame
+from fraudstream.model.artifact import Model
+
+runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+REQUIRED = {
+    "roc_auc",
+    "average_precision",
+    "precision",
+    "recall",
+    "f1",
+    "threshold",
+    "precision_at_k_per_day",
+    "n_train",
+    "n_test",
+    "fraud_rate_test",
+}
+
+
+@pytest.fixture(scope="module")
+def world_files(tmp_path_factory: pytest.TempPathFactory, history: tuple[pd.DataFrame, pd.DataFrame]) -> Path:
+    folder = tmp_path_factory.mktemp("world")
+    write_frame(history[0], folder / "world.parquet")
+    write_frame(history[1], folder / "world.labels.parquet")
+    return folder
+
+
+def test_evaluate_json_prints_one_object(world_files: Path) -> None:
+    args = [
+        "evaluate",
+        "--data",
+        str(world_files / "world.parquet"),
+        "--labels",
+        str(world_files / "world.labels.parquet"),
+    ]
+    result = runner.invoke(app, [*args, "--json", "--gap-days", "2", "--k", "10"])
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)  # exactly one JSON document, nothing else on stdout
+    assert set(metrics) >= REQUIRED
+    assert metrics["roc_auc"] > 0.9 and metrics["ranked_by"] == "customer"
+    assert "recall_by_scenario" in metrics
+
+
+def test_evaluate_writes_a_report(world_files: Path, tmp_path: Path) -> None:
+    args = [
+        "evaluate",
+        "--data",
+        str(world_files / "world.parquet"),
+        "--labels",
+        str(world_files / "world.labels.parquet"),
+    ]
+    result = runner.invoke(app, [*args, "--report", str(tmp_path / "r"), "--threshold-method", "cost"])
+    assert result.exit_code == 0, result.output
+    for name in (
+        "pr_curve.png",
+        "roc_curve.png",
+        "confusion_matrix.png",
+        "feature_importance.png",
+        "report.md",
+    ):
+        assert (tmp_path / "r" / name).stat().st_size > 0
+    assert "ROC AUC" in result.stdout and "recall: account_takeover" in result.stdout
+    assert "Recall by fraud scenario" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_train_writes_a_loadable_model(world_files: Path, tmp_path: Path) -> None:
+    out = tmp_path / "models" / "fraud"
+    args = [
+        "train",
+        "--data",
+        str(world_files / "world.parquet"),
+        "--labels",
+        str(world_files / "world.labels.parquet"),
+    ]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    model = Model.load(out)
+    assert model.version in result.stdout
+    assert model.info["training"]["source"].endswith("world.parquet")
+
+
+def test_evaluate_ulb_preset_on_a_ulb_shaped_file(tmp_path: Path) -> None:
+    path = tmp_path / "creditcard.csv"
+    assert (
+        runner.invoke(
+            app, ["simulate", "--shape", "ulb", "--rows", "40000", "--fraud-rate", "0.01", "--out", str(path)]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(app, ["evaluate", "--data", str(path), "--preset", "ulb", "--gap-days", "0.05", "--json"])
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["ranked_by"] == "transaction" and metrics["features"] == 32
+    assert metrics["average_precision"] > 0.5
+
+
+@pytest.mark.parametrize("extra", [["--tune", "2"], ["--resample", "smote"]])
+def test_tuning_and_smote(world_files: Path, tmp_path: Path, extra: list[str]) -> None:
+    args = [
+        "train",
+        "--data",
+        str(world_files / "world.parquet"),
+        "--labels",
+        str(world_files / "world.labels.parquet"),
+    ]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "m"), *extra])
+    assert result.exit_code == 0, result.output
+    model = Model.load(tmp_path / "m")
+    assert (model.impute is not None) == ("smote" in extra)
+
+
+def test_user_mistakes_get_messages_not_tracebacks(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    path = tmp_path / "h.csv"
+    pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z"], "amount": ["x"]}).to_csv(path, index=False)
+    bad = runner.invoke(app, ["train", "--data", str(path)])
+    assert bad.exit_code == 2 and "row 1, column 'amount'" in bad.stderr
+    assert "Traceback" not in bad.output
+    wrong = runner.invoke(app, ["evaluate", "--data", str(path), "--split", "sideways"])
+    assert wrong.exit_code == 2
