@@ -15,12 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.features import Events, FeatureEngine
-from fraudstream.features.state.base import FeatureState
+from fraudstream.features.state.base import FeatureState, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
-__all__ = ["ScoredBatch", "Scorer"]
+__all__ = ["PendingBatch", "ScoredBatch", "Scorer"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,7 +43,7 @@ class ScoredBatch:
                 transaction_id=tx.transaction_id,
                 customer_id=tx.customer_id,
                 score=float(score),
-                outcome=outcome,
+                outcome=Outcome(outcome),
                 reasons=reasons,
                 rules=[],
                 model_version=model_version,
@@ -54,6 +54,14 @@ class ScoredBatch:
                 self.transactions, self.scores, self.outcomes, self.reasons, strict=True
             )
         ]
+
+
+@dataclass
+class PendingBatch:
+    """A scored batch whose feature-state folds are not committed yet."""
+
+    scored: ScoredBatch
+    workspace: Workspace
 
 
 class Scorer:
@@ -73,10 +81,16 @@ class Scorer:
     def version(self) -> str:
         return self.model.version
 
-    def score_batch(self, transactions: Sequence[Transaction]) -> ScoredBatch:
+    def prepare(self, transactions: Sequence[Transaction]) -> PendingBatch:
+        """Score a batch without committing its folds to feature state yet.
+
+        The caller stores the decisions, then commits: if storing fails, the state is
+        untouched and the batch can simply be scored again.
+        """
         started = time.perf_counter()
         events = Events.from_transactions(transactions, self.model.features.extras)
-        X = self.engine.process(events)
+        raw, workspace = self.engine.prepare(events)
+        X = self.engine.compute(raw, events)
         featured = time.perf_counter()
         scores = self.model.predict(X)
         outcomes = self.model.outcomes(scores)
@@ -93,15 +107,27 @@ class Scorer:
             model_ms=round((done - featured) * 1000, 3),
             total_ms=round((done - started) * 1000, 3),
         )
-        return ScoredBatch(transactions, X, scores, outcomes, reasons, timings, datetime.now(UTC))
+        scored = ScoredBatch(transactions, X, scores, outcomes, reasons, timings, datetime.now(UTC))
+        return PendingBatch(scored, workspace)
+
+    def commit(self, pending: PendingBatch) -> None:
+        self.engine.commit(pending.workspace)
 
     def score(self, transactions: Sequence[Transaction]) -> list[Decision]:
         """Decisions for a batch, in order; the batch is folded into feature state."""
         if not transactions:
             return []
-        return self.score_batch(transactions).decisions(self.version)
+        pending = self.prepare(transactions)
+        self.commit(pending)
+        return pending.scored.decisions(self.version)
 
     def learn(self, labelled: Sequence[tuple[Label, Transaction]]) -> None:
         """Fold confirmed labels into feature state (merchant/terminal/customer fraud counts)."""
         if labelled:
             self.engine.process(Events.from_labels(labelled))
+
+    def peek(self, transactions: Sequence[Transaction]) -> FloatArray:
+        """Features of hypothetical transactions, changing nothing."""
+        events = Events.from_transactions(transactions, self.model.features.extras)
+        raw, _ = self.engine.prepare(events)  # never committed
+        return self.engine.compute(raw, events)

@@ -16,7 +16,7 @@ from fraudstream.features.definitions import FeatureSet
 from fraudstream.features.events import Events, item_keys
 from fraudstream.features.kernel import run_kernel
 from fraudstream.features.raw import N_RAW
-from fraudstream.features.state.base import FeatureState
+from fraudstream.features.state.base import FeatureState, Workspace
 from fraudstream.features.state.memory import MemoryState
 
 __all__ = ["FeatureEngine", "history_events"]
@@ -31,8 +31,8 @@ class FeatureEngine:
         self.features = features
         self.state: FeatureState = state if state is not None else MemoryState()
 
-    def raw(self, events: Events) -> FloatMatrix:
-        """Raw aggregates of every event (before it), folding the batch into state."""
+    def prepare(self, events: Events) -> tuple[FloatMatrix, Workspace]:
+        """Raw aggregates of every event (before it) and the batch's folded, uncommitted state."""
         workspace = self.state.begin(events)
         out = np.full((len(events), N_RAW), np.nan)
         merchant, device, customer = item_keys(events.merchant, events.device, events.customer)
@@ -50,16 +50,23 @@ class FeatureEngine:
             (merchant, device, customer),
             out,
         )
-        self.state.commit(workspace)
-        return out
+        return out, workspace
 
-    def process(self, events: Events) -> FloatMatrix:
-        """Features of the batch's transactions, in order (labels only fold)."""
-        raw = self.raw(events)
+    def commit(self, workspace: Workspace) -> None:
+        self.state.commit(workspace)
+
+    def compute(self, raw: FloatMatrix, events: Events) -> FloatMatrix:
+        """Features of the batch's transactions, in order, from its raw aggregates."""
         if events.is_label.any():
             transactions = np.flatnonzero(~events.is_label)
             return self.features.compute(raw[transactions], events.take(transactions))
         return self.features.compute(raw, events)
+
+    def process(self, events: Events) -> FloatMatrix:
+        """Features of the batch's transactions, in order; the batch is folded and committed."""
+        raw, workspace = self.prepare(events)
+        self.commit(workspace)
+        return self.compute(raw, events)
 
     def history(
         self, transactions: pd.DataFrame, labels: pd.DataFrame | None = None, batch: int = 250_000

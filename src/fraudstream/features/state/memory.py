@@ -1,6 +1,12 @@
-"""In-process feature state: numpy matrices that grow as entities appear."""
+"""In-process feature state: numpy matrices that grow as entities appear.
+
+A batch works on a copy of its rows, written back on commit: a batch that fails before
+its commit (a database down, say) leaves the state as it was, ready for the retry.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +59,11 @@ class _Table:
         return None if row is None else self.matrix[row]
 
 
+@dataclass
+class MemoryWorkspace(Workspace):
+    sources: tuple[npt.NDArray[np.int64], ...] = ()  # the state rows the workspace rows came from
+
+
 class MemoryState(FeatureState):
     """Feature state of one process; lost when it exits (use Redis to share or keep it)."""
 
@@ -69,14 +80,31 @@ class MemoryState(FeatureState):
         for i, key in enumerate(keys.tolist()):
             if fold[i] and key in seen:
                 fold[i] = False
-        c, m, t, v = (
-            self.tables[kind].rows(ids) for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True)
+        rows, states, sources = [], [], []
+        for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True):
+            table = self.tables[kind]
+            global_rows = table.rows(ids)
+            # Work on a copy of the batch's rows: the state changes only on commit.
+            present = global_rows >= 0
+            source, local = np.unique(global_rows[present], return_inverse=True)
+            local_rows = np.full(len(ids), -1, dtype=np.int64)
+            local_rows[present] = local
+            rows.append(local_rows)
+            states.append(table.matrix[source])
+            sources.append(source)
+        return MemoryWorkspace(
+            states=tuple(states),  # type: ignore[arg-type]
+            rows=tuple(rows),  # type: ignore[arg-type]
+            fold=fold,
+            keys=keys,
+            ts_ms=events.ts_ms,
+            sources=tuple(sources),
         )
-        states = tuple(self.tables[kind].matrix for kind, _ in ENTITY_KINDS)
-        return Workspace(states=states, rows=(c, m, t, v), fold=fold, keys=keys, ts_ms=events.ts_ms)  # type: ignore[arg-type]
 
     def commit(self, workspace: Workspace) -> None:
-        # The kernel already updated the matrices in place; remember what was folded.
+        assert isinstance(workspace, MemoryWorkspace), "a workspace from another state backend"
+        for (kind, _), local, source in zip(ENTITY_KINDS, workspace.states, workspace.sources, strict=True):
+            self.tables[kind].matrix[source] = local
         folded = np.flatnonzero(workspace.fold)
         for key, when in zip(workspace.keys[folded].tolist(), workspace.ts_ms[folded].tolist(), strict=True):
             self._seen[key] = when

@@ -1,0 +1,39 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from fraudstream.api.dependencies import get_runtime
+from fraudstream.runtime import Runtime
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Any:
+    """Ready to take traffic: model loaded, database reachable, workers running."""
+    checks = {
+        "model": runtime.service.scorer.version,
+        "database": runtime.service.store.ping(),
+        "workers": runtime.workers_alive,
+    }
+    ready = bool(checks["database"]) and bool(checks["workers"])
+    return JSONResponse(
+        {"ready": ready, **checks}, status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+    return Response(runtime.service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

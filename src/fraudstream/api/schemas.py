@@ -1,0 +1,76 @@
+"""Request and response bodies of the HTTP API (the wire formats themselves are in schema.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fraudstream.schema import Decision, Label, Transaction
+
+__all__ = [
+    "CustomerView",
+    "DecisionPage",
+    "ModelView",
+    "ReviewRequest",
+    "ReviewView",
+    "ScoredTransaction",
+    "TransactionView",
+    "Verdict",
+]
+
+
+class Verdict(StrEnum):
+    FRAUD = "fraud"
+    LEGIT = "legit"
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: str = Field(min_length=1, max_length=128)
+    verdict: Verdict
+    analyst: str | None = Field(None, max_length=128)
+    note: str | None = Field(None, max_length=2_000)
+
+
+class ReviewView(BaseModel):
+    verdict: str
+    analyst: str | None
+    note: str | None
+    created_at: datetime
+
+
+class ScoredTransaction(BaseModel):
+    transaction: Transaction
+    decision: Decision
+
+
+class TransactionView(BaseModel):
+    transaction: Transaction
+    decision: Decision | None
+    labels: list[Label]
+    reviews: list[ReviewView]
+
+
+class DecisionPage(BaseModel):
+    items: list[ScoredTransaction]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")
+
+
+class CustomerView(BaseModel):
+    customer_id: str
+    as_of: datetime
+    features: dict[str, float | None] = Field(description="The customer's feature values as of now.")
+    recent: list[ScoredTransaction]
+
+
+class ModelView(BaseModel):
+    version: str
+    created_at: str | None
+    features: list[dict[str, Any]]
+    thresholds: dict[str, Any]
+    training: dict[str, Any]
+    metrics: dict[str, Any]

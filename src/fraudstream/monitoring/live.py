@@ -1,0 +1,144 @@
+"""What the dashboard shows live: a feed of decisions (for SSE) and rolling statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LiveFeed", "LiveStats"]
+
+SCORE_BINS = 20
+TIMELINE_SECONDS = 10  # one point of the timeline charts
+TIMELINE_POINTS = 60
+
+
+class LiveFeed:
+    """Fan-out of decision events to async subscribers (SSE), fed from any thread.
+
+    A slow subscriber loses events rather than slowing the pipeline down.
+    """
+
+    def __init__(self, recent: int = 100, queue_size: int = 1_000) -> None:
+        self._recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = set()
+        self._lock = threading.Lock()
+        self._queue_size = queue_size
+        self.dropped = 0
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._recent.extend(events)
+            subscribers = list(self._subscribers)
+        for loop, queue in subscribers:
+            for event in events:
+                try:
+                    loop.call_soon_threadsafe(self._offer, queue, event)
+                except RuntimeError:  # the subscriber's loop is closed
+                    self._drop(loop, queue)
+
+    def _offer(self, queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+        try:
+            queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def _drop(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        with self._lock:
+            self._subscribers.discard((loop, queue))
+
+    def recent(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._recent)
+
+    async def subscribe(self, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
+        """Events as they come (after the recent ones, when `replay`), until cancelled."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        key = (asyncio.get_running_loop(), queue)
+        with self._lock:
+            backlog = list(self._recent) if replay else []
+            self._subscribers.add(key)
+        try:
+            for event in backlog:
+                yield event
+            while True:
+                yield await queue.get()
+        finally:
+            self._drop(*key)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+
+class LiveStats:
+    """Rolling counters: throughput, outcomes, score histogram, latency, a 10-minute timeline."""
+
+    def __init__(self, window: int = 2_000, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._scores: deque[float] = deque(maxlen=window)
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._arrivals: deque[tuple[float, int]] = deque()  # (second, count)
+        self._timeline: dict[int, list[Any]] = {}  # bucket -> [count, flagged, latencies]
+        self.totals = {"approve": 0, "review": 0, "decline": 0}
+        self.started = clock()
+
+    def record(self, outcomes: list[str], scores: list[float], latencies_ms: list[float]) -> None:
+        now = self._clock()
+        second = int(now)
+        bucket = second // TIMELINE_SECONDS
+        with self._lock:
+            for outcome in outcomes:
+                self.totals[outcome] = self.totals.get(outcome, 0) + 1
+            self._scores.extend(scores)
+            self._latencies.extend(latencies_ms)
+            if self._arrivals and self._arrivals[-1][0] == second:
+                self._arrivals[-1] = (second, self._arrivals[-1][1] + len(outcomes))
+            else:
+                self._arrivals.append((second, len(outcomes)))
+            while self._arrivals and self._arrivals[0][0] < second - 60:
+                self._arrivals.popleft()
+            point = self._timeline.setdefault(bucket, [0, 0, []])
+            point[0] += len(outcomes)
+            point[1] += sum(o != "approve" for o in outcomes)
+            point[2].extend(latencies_ms)
+            for old in [b for b in self._timeline if b <= bucket - TIMELINE_POINTS]:
+                del self._timeline[old]
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self._clock()
+        with self._lock:
+            recent = sum(n for s, n in self._arrivals if s >= int(now) - 10)
+            span = min(10.0, max(now - self.started, 1.0))
+            scores = np.array(self._scores) if self._scores else np.empty(0)
+            latencies = np.array(self._latencies) if self._latencies else np.empty(0)
+            timeline = [
+                {
+                    "t": bucket * TIMELINE_SECONDS,
+                    "events": point[0],
+                    "flagged_rate": point[1] / point[0] if point[0] else 0.0,
+                    "p50_ms": float(np.percentile(point[2], 50)) if point[2] else None,
+                    "p99_ms": float(np.percentile(point[2], 99)) if point[2] else None,
+                }
+                for bucket, point in sorted(self._timeline.items())
+            ]
+            totals = dict(self.totals)
+        total = sum(totals.values())
+        return {
+            "events_per_s": recent / span,
+            "totals": totals,
+            "decisions": total,
+            "flagged_rate": (totals.get("review", 0) + totals.get("decline", 0)) / total if total else 0.0,
+            "score_histogram": np.histogram(scores, bins=SCORE_BINS, range=(0.0, 1.0))[0].tolist(),
+            "latency_ms": {
+                "p50": float(np.percentile(latencies, 50)) if len(latencies) else None,
+                "p99": float(np.percentile(latencies, 99)) if len(latencies) else None,
+            },
+            "timeline": timeline,
+        }

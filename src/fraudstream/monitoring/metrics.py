@@ -1,0 +1,69 @@
+"""Prometheus metrics (prometheus-client), one registry per service so tests can build many."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from fraudstream.schema import Decision
+
+__all__ = ["Metrics"]
+
+# Latency buckets from 0.25 ms to 10 s: the interesting part is below 50 ms.
+LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter("fraudstream_decisions", "Decisions made, by outcome.", ["outcome"], registry=r)
+        self.labels = Counter("fraudstream_labels", "Labels received, by verdict.", ["is_fraud", "source"], registry=r)
+        self.end_to_end = Histogram(
+            "fraudstream_end_to_end_seconds",
+            "From the event's creation (or the request's arrival) to its decision stored and published.",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_latency = Histogram(
+            "fraudstream_model_seconds",
+            "Model time per batch (predict + reasons).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.features_latency = Histogram(
+            "fraudstream_features_seconds", "Feature time per batch.", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "fraudstream_batch_size", "Transactions per scored batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.dead_letters = Counter(
+            "fraudstream_dead_letters", "Messages sent to the dead-letter sink, by reason.", ["reason"], registry=r
+        )
+        self.replayed = Counter(
+            "fraudstream_replayed_decisions", "Transactions seen before: their stored decision was reused.", registry=r
+        )
+        self.worker_lag = Gauge("fraudstream_worker_lag", "Events waiting in the source (consumer lag).", registry=r)
+        self.sink_retries = Counter(
+            "fraudstream_sink_retries", "Batches retried after a sink failed.", ["sink"], registry=r
+        )
+        self.model_info = Gauge("fraudstream_model_info", "The model in use (value 1).", ["version"], registry=r)
+
+    def set_model(self, version: str) -> None:
+        self.model_info.clear()
+        self.model_info.labels(version=version).set(1)
+
+    def observe_decisions(self, decisions: Sequence[Decision], features_ms: float, model_ms: float) -> None:
+        if not decisions:
+            return
+        self.batch_size.observe(len(decisions))
+        self.features_latency.observe(features_ms / 1000)
+        self.model_latency.observe(model_ms / 1000)
+        for decision in decisions:
+            self.decisions.labels(outcome=str(decision.outcome)).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,161 @@
+"""The decision service: transactions in, decisions scored, stored, published; labels folded back.
+
+The HTTP API and the stream workers both go through `DecisionService.decide`, so a
+decision is made, stored and published the same way whichever door the transaction
+came in by.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
+from fraudstream.schema import Decision, Label, Transaction
+from fraudstream.scoring import Scorer
+from fraudstream.store import Store
+
+__all__ = ["DecideResult", "DecisionService", "decision_event"]
+
+log = logging.getLogger(__name__)
+
+
+def decision_event(tx: Transaction, decision: Decision, latency_ms: float | None) -> dict[str, Any]:
+    """A decision with what the live views need of its transaction (one SSE event)."""
+    return {
+        **decision.model_dump(mode="json"),
+        "timestamp": tx.timestamp.isoformat(),
+        "amount": tx.amount,
+        "currency": tx.currency,
+        "merchant_id": tx.merchant_id,
+        "merchant_category": tx.merchant_category,
+        "channel": tx.channel.value,
+        "country": tx.country,
+        "latitude": tx.latitude,
+        "longitude": tx.longitude,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
+    }
+
+
+@dataclass
+class DecideResult:
+    decisions: list[Decision]  # one per input transaction, in order
+    fresh: list[tuple[Transaction, Decision]] = field(default_factory=list)  # decided by this call
+    replayed: int = 0  # transactions decided before: their stored decision came back
+
+
+class DecisionService:
+    """Scores, stores and publishes, one batch at a time (a lock keeps feature state serial)."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        store: Store,
+        metrics: Metrics | None = None,
+        feed: LiveFeed | None = None,
+        stats: LiveStats | None = None,
+    ) -> None:
+        self.scorer = scorer
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.feed = feed or LiveFeed()
+        self.stats = stats or LiveStats()
+        self.metrics.set_model(scorer.version)
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        return self.scorer.model
+
+    def decide(
+        self,
+        transactions: Sequence[Transaction],
+        created_at: Sequence[float | None] | None = None,
+        path: str = "api",
+        clock: Callable[[], float] = time.time,
+    ) -> DecideResult:
+        """Decisions for a batch, each stored before it is returned or published.
+
+        A transaction id decided before gets its stored decision back (a retry or a
+        replay after a crash); a repeated id within the batch is decided once.
+        """
+        if not transactions:
+            return DecideResult([])
+        ids = [tx.transaction_id for tx in transactions]
+        with self._lock:
+            decided = self.store.decisions_for(sorted(set(ids)))
+            replayed = sum(1 for i in ids if i in decided)
+            fresh_tx: dict[str, Transaction] = {}
+            for tx in transactions:
+                if tx.transaction_id not in decided and tx.transaction_id not in fresh_tx:
+                    fresh_tx[tx.transaction_id] = tx
+            fresh: list[tuple[Transaction, Decision]] = []
+            if fresh_tx:
+                pending = self.scorer.prepare(list(fresh_tx.values()))
+                decisions = pending.scored.decisions(self.scorer.version)
+                fresh = list(zip(fresh_tx.values(), decisions, strict=True))
+                self.store.save_decisions(fresh)  # durable first ...
+                self.scorer.commit(pending)  # ... then the feature state
+                decided.update((d.transaction_id, d) for d in decisions)
+                timings = pending.scored.timings
+                self.metrics.observe_decisions(decisions, timings.features_ms, timings.model_ms)
+        if replayed:
+            self.metrics.replayed.inc(replayed)
+        self._publish(fresh, transactions, created_at, path, clock)
+        return DecideResult([decided[i] for i in ids], fresh, replayed)
+
+    def _publish(
+        self,
+        fresh: list[tuple[Transaction, Decision]],
+        transactions: Sequence[Transaction],
+        created_at: Sequence[float | None] | None,
+        path: str,
+        clock: Callable[[], float],
+    ) -> None:
+        if not fresh:
+            return
+        now = clock()
+        born = {tx.transaction_id: c for tx, c in zip(transactions, created_at or [], strict=False)}
+        latencies: list[float | None] = []
+        for tx, _ in fresh:
+            started = born.get(tx.transaction_id)
+            latencies.append(None if started is None else (now - started) * 1000)
+        histogram = self.metrics.end_to_end.labels(path=path)
+        for latency in latencies:
+            if latency is not None:
+                histogram.observe(latency / 1000)
+        self.feed.publish([decision_event(tx, d, lat) for (tx, d), lat in zip(fresh, latencies, strict=True)])
+        self.stats.record(
+            [str(d.outcome) for _, d in fresh],
+            [d.score for _, d in fresh],
+            [lat for lat in latencies if lat is not None],
+        )
+
+    def label(self, labels: Sequence[Label]) -> list[Label]:
+        """Store labels (all or nothing) and fold the new ones into feature state."""
+        new = self.store.add_labels(labels)
+        self._learn(new)
+        return new
+
+    def review(self, transaction_id: str, verdict: str, analyst: str | None, note: str | None) -> Label:
+        """An analyst's verdict: stored with the label it implies, which is folded like any other."""
+        label, new = self.store.review(transaction_id, verdict, analyst, note)
+        self._learn([label] if new else [])
+        return label
+
+    def _learn(self, labels: Sequence[Label]) -> None:
+        if not labels:
+            return
+        transactions = self.store.transactions_for([label.transaction_id for label in labels])
+        with self._lock:
+            self.scorer.learn([(label, transactions[label.transaction_id]) for label in labels])
+        for label in labels:
+            self.metrics.labels.labels(is_fraud=str(label.is_fraud).lower(), source=label.source or "api").inc()
+
+    def peek(self, transactions: Sequence[Transaction]) -> Any:
+        with self._lock:
+            return self.scorer.peek(transactions)

@@ -1,0 +1,101 @@
+"""Database tables: transactions, their decisions, labels and analysts' reviews."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "DecisionRow", "LabelRow", "ReviewRow", "TransactionRow", "UtcDateTime"]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: fraudstream stores UTC-aware times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+ID = String(128)
+
+
+class TransactionRow(Base):
+    __tablename__ = "transactions"
+
+    transaction_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(index=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    amount: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+    merchant_id: Mapped[str] = mapped_column(ID, index=True)
+    merchant_category: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    terminal_id: Mapped[str | None] = mapped_column(ID)
+    device_id: Mapped[str | None] = mapped_column(ID)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    country: Mapped[str | None] = mapped_column(String(2))
+    extra: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_outcome_decided_at", "outcome", "decided_at"),)
+
+    transaction_id: Mapped[str] = mapped_column(ID, ForeignKey("transactions.transaction_id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]]
+    rules: Mapped[list[Any]]
+    model_version: Mapped[str] = mapped_column(String(80))
+    decided_at: Mapped[datetime] = mapped_column(index=True)
+    features_ms: Mapped[float] = mapped_column(Float)
+    model_ms: Mapped[float] = mapped_column(Float)
+    total_ms: Mapped[float] = mapped_column(Float)
+
+
+class LabelRow(Base):
+    __tablename__ = "labels"
+    # The same report delivered twice is stored once.
+    __table_args__ = (UniqueConstraint("transaction_id", "is_fraud", "source", name="uq_labels_report"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ID, ForeignKey("transactions.transaction_id"), index=True)
+    is_fraud: Mapped[bool] = mapped_column(Boolean)
+    reported_at: Mapped[datetime] = mapped_column(index=True)
+    scenario: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+
+
+class ReviewRow(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ID, ForeignKey("transactions.transaction_id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    analyst: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime]

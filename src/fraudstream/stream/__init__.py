@@ -1,0 +1,20 @@
+"""Streaming: Source/Sink protocols, the in-process transport and the worker loop."""
+
+from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, DeadLetterSink, DecisionSink, Message, Source
+from fraudstream.stream.memory import MemoryDeadLetters, MemorySink, MemorySource
+from fraudstream.stream.worker import Backoff, StreamWorker
+
+__all__ = [
+    "LABELS",
+    "TRANSACTIONS",
+    "Backoff",
+    "DeadLetter",
+    "DeadLetterSink",
+    "DecisionSink",
+    "MemoryDeadLetters",
+    "MemorySink",
+    "MemorySource",
+    "Message",
+    "Source",
+    "StreamWorker",
+]

@@ -1,0 +1,215 @@
+"""The HTTP API, through a real app over a real (SQLite) store and a trained model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fraudstream.api import create_app
+from fraudstream.config import Settings
+from fraudstream.model.artifact import Model
+from fraudstream.model.thresholds import Thresholds
+from fraudstream.runtime import Runtime, build_runtime
+
+# Recent, so that the customer's features "as of now" still see these payments.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+
+def tx(i: int, **changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "transaction_id": f"api-{i}",
+        "timestamp": (T0 + timedelta(minutes=i)).isoformat(),
+        "customer_id": "C-api",
+        "amount": 25.0 + i,
+        "currency": "EUR",
+        "merchant_id": "M-api",
+        "merchant_category": "grocery",
+        "channel": "card_present",
+        "terminal_id": "T-api",
+        "latitude": 48.85,
+        "longitude": 2.35,
+        "country": "FR",
+    }
+    payload.update(changes)
+    return payload
+
+
+@pytest.fixture
+def runtime(trained_model: Model, tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(home=tmp_path, max_batch=50, max_body_bytes=64_000)
+    runtime = build_runtime(settings, model=trained_model)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime)) as client:
+        yield client
+
+
+def test_score_one_and_get_it_back(client: TestClient) -> None:
+    response = client.post("/v1/score", json=tx(1))
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["transaction_id"] == "api-1" and 0 <= decision["score"] <= 1
+    assert decision["outcome"] in {"approve", "review", "decline"}
+    assert decision["model_version"].startswith("session-")
+    assert len(decision["reasons"]) >= 1 and all(r["text"] for r in decision["reasons"])
+    assert set(decision["timings"]) == {"features_ms", "model_ms", "total_ms"}
+    again = client.post("/v1/score", json=tx(1)).json()
+    assert again == decision  # idempotent: the stored decision comes back
+    stored = client.get("/v1/transactions/api-1").json()
+    assert stored["decision"] == decision and stored["transaction"]["amount"] == 26.0
+    assert client.get("/v1/transactions/nope").status_code == 404
+
+
+def test_score_a_batch_in_order(client: TestClient) -> None:
+    response = client.post("/v1/score", json=[tx(i) for i in range(10)] + [tx(3)])
+    assert response.status_code == 200
+    ids = [d["transaction_id"] for d in response.json()]
+    assert ids == [f"api-{i}" for i in range(10)] + ["api-3"]
+    assert response.json()[3] == response.json()[10]
+
+
+def test_bad_payloads_get_422_naming_the_field(client: TestClient) -> None:
+    one = client.post("/v1/score", json=tx(1, amount=-5))
+    assert one.status_code == 422
+    assert one.json()["detail"][0]["loc"] == ["body", "amount"]
+    many = client.post("/v1/score", json=[tx(1), tx(2, currency="EURO"), tx(3, extra_field=1)])
+    assert many.status_code == 422
+    locs = [e["loc"] for e in many.json()["detail"]]
+    assert ["body", 1, "currency"] in locs and ["body", 2, "extra_field"] in locs
+    assert (
+        client.post("/v1/score", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    )
+    assert client.get("/v1/decisions").json()["items"] == []  # nothing half-written
+
+
+def test_oversized_requests_get_413(client: TestClient) -> None:
+    assert client.post("/v1/score", json=[tx(i) for i in range(51)]).status_code == 413
+    big = tx(1, merchant_category="x" * 64, extra={f"f{i}": float(i) for i in range(256)})
+    assert client.post("/v1/score", json=[big] * 40).status_code == 413  # > max_body_bytes
+    assert client.get("/v1/decisions").json()["items"] == []
+
+
+def test_decisions_filter_and_paginate(client: TestClient) -> None:
+    client.post("/v1/score", json=[tx(i, customer_id=f"C{i % 2}") for i in range(12)])
+    first = client.get("/v1/decisions", params={"limit": 5}).json()
+    assert len(first["items"]) == 5 and first["next_cursor"]
+    rest = client.get("/v1/decisions", params={"limit": 50, "cursor": first["next_cursor"]}).json()
+    assert len(rest["items"]) == 7 and rest["next_cursor"] is None
+    mine = client.get("/v1/decisions", params={"customer_id": "C1"}).json()["items"]
+    assert {i["transaction"]["customer_id"] for i in mine} == {"C1"} and len(mine) == 6
+    assert client.get("/v1/decisions", params={"outcome": "maybe"}).status_code == 422
+    assert client.get("/v1/decisions", params={"since": "2026-01-01T00:00:00"}).status_code == 422
+    assert client.get("/v1/decisions", params={"cursor": "garbage"}).status_code == 422
+
+
+def test_labels_feed_back_into_features(client: TestClient, runtime: Runtime) -> None:
+    client.post("/v1/score", json=[tx(i) for i in range(4)])
+    names = list(runtime.service.model.features.names)
+    rate = names.index("merchant_fraud_rate_7d")
+    from fraudstream.schema import Transaction
+
+    probe = Transaction.model_validate(tx(99))
+    assert runtime.service.peek([probe])[0][rate] == 0.0
+    label = {"transaction_id": "api-1", "is_fraud": True, "reported_at": (T0 + timedelta(hours=1)).isoformat()}
+    response = client.post("/v1/labels", json=[label, {**label, "source": "chargeback"}])
+    assert response.status_code == 201 and response.json() == {"received": 2, "stored": 2}
+    assert runtime.service.peek([probe])[0][rate] == pytest.approx(1 / 4)  # one fraud among four payments
+    assert client.post("/v1/labels", json=label).json()["stored"] == 0  # the same report again
+    unknown = client.post("/v1/labels", json=[{**label, "source": "x"}, {**label, "transaction_id": "ghost"}])
+    assert unknown.status_code == 404 and "ghost" in unknown.json()["detail"]
+    assert len(client.get("/v1/transactions/api-1").json()["labels"]) == 2  # the "x" label was not stored
+
+
+def test_review_queue_and_verdicts(trained_model: Model, tmp_path: Path) -> None:
+    # A model that sends everything to review, so the queue has something in it.
+    reviewer = dataclasses.replace(trained_model, thresholds=Thresholds(0.0, 2.0, "test", {}))
+    runtime = build_runtime(Settings(home=tmp_path), model=reviewer)
+    with TestClient(create_app(runtime=runtime)) as client:
+        client.post("/v1/score", json=[tx(i) for i in range(3)])
+        queue = client.get("/v1/reviews/queue").json()["items"]
+        assert [i["decision"]["transaction_id"] for i in queue] == ["api-2", "api-1", "api-0"]
+        made = client.post("/v1/reviews", json={"transaction_id": "api-1", "verdict": "fraud", "analyst": "ana"})
+        assert made.status_code == 201 and made.json()["is_fraud"] is True and made.json()["source"] == "analyst"
+        client.post("/v1/reviews", json={"transaction_id": "api-2", "verdict": "legit", "note": "<i>known</i>"})
+        assert [i["decision"]["transaction_id"] for i in client.get("/v1/reviews/queue").json()["items"]] == ["api-0"]
+        stored = client.get("/v1/transactions/api-1").json()
+        assert stored["reviews"][0]["analyst"] == "ana" and stored["labels"][0]["is_fraud"] is True
+        assert client.post("/v1/reviews", json={"transaction_id": "ghost", "verdict": "fraud"}).status_code == 404
+        assert client.post("/v1/reviews", json={"transaction_id": "api-0", "verdict": "maybe"}).status_code == 422
+
+
+def test_customer_and_model(client: TestClient) -> None:
+    client.post("/v1/score", json=[tx(i) for i in range(5)])
+    customer = client.get("/v1/customers/C-api").json()
+    assert customer["features"]["customer_count_30d"] == 5
+    assert len(customer["recent"]) == 5
+    assert client.get("/v1/customers/nobody").status_code == 404
+    model = client.get("/v1/model").json()
+    assert model["version"].startswith("session-")
+    assert {"review", "decline"} <= set(model["thresholds"])
+    assert any(f["name"] == "customer_count_1h" and f["description"] for f in model["features"])
+
+
+def test_health_metrics_stats_docs_dashboard(client: TestClient) -> None:
+    client.post("/v1/score", json=[tx(i) for i in range(3)])
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    metrics = client.get("/metrics").text
+    assert "fraudstream_decisions_total" in metrics and "fraudstream_model_info" in metrics
+    assert "fraudstream_end_to_end_seconds_bucket" in metrics
+    stats = client.get("/v1/stats").json()
+    assert stats["decisions"] == 3 and len(stats["score_histogram"]) == 20
+    assert stats["latency_ms"]["p50"] is not None
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/v1/score" in spec["paths"] and "Transaction" in spec["components"]["schemas"]
+    assert client.get("/").headers["content-type"].startswith("text/html")
+
+
+def test_server_sent_events(client: TestClient) -> None:
+    client.post("/v1/score", json=tx(7))
+    with client.stream("GET", "/v1/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                break
+    assert event["transaction_id"] == "api-7" and event["amount"] == 32.0 and "latitude" in event
+
+
+@pytest.fixture
+def secured(trained_model: Model, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(home=tmp_path, api_keys="s3cret-score:score;s3cret-read:read,label;root:admin")
+    runtime = build_runtime(settings, model=trained_model)
+    with TestClient(create_app(runtime=runtime)) as client:
+        yield client
+
+
+def test_api_keys_and_scopes(secured: TestClient) -> None:
+    assert secured.post("/v1/score", json=tx(1)).status_code == 401
+    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "wrong"}).status_code == 401
+    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "s3cret-read"}).status_code == 403
+    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "s3cret-score"}).status_code == 200
+    assert secured.get("/v1/decisions", headers={"X-API-Key": "s3cret-score"}).status_code == 403
+    assert secured.get("/v1/decisions", headers={"X-API-Key": "s3cret-read"}).status_code == 200
+    assert secured.get("/v1/decisions", params={"api_key": "s3cret-read"}).status_code == 200
+    assert secured.get("/v1/model", headers={"X-API-Key": "root"}).status_code == 200
+    assert secured.get("/healthz").status_code == 200  # operations stay open
+    assert secured.get("/").status_code == 200
+
+
+def test_bad_key_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="KEY:scope"):
+        Settings(api_keys="k:superuser")

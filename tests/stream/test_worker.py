@@ -1,0 +1,167 @@
+"""The stream worker over the in-process transport: batches, dead letters, retries, commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fraudstream.config import Settings
+from fraudstream.features import MemoryState
+from fraudstream.model.artifact import Model
+from fraudstream.runtime import Runtime, build_runtime
+from fraudstream.schema import Transaction
+from fraudstream.stream import LABELS, Backoff, MemoryDeadLetters, MemorySink, MemorySource
+
+T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
+
+
+def tx(i: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "transaction_id": f"w-{i}",
+        "timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+        "customer_id": f"C{i % 3}",
+        "amount": 10.0 + i,
+        "currency": "USD",
+        "merchant_id": "M1",
+        "merchant_category": "grocery",
+        "channel": "online",
+        "device_id": "D1",
+        **changes,
+    }
+
+
+@pytest.fixture
+def runtime(trained_model: Model, tmp_path: Path) -> Iterator[Runtime]:
+    runtime = build_runtime(
+        Settings(home=tmp_path, worker_batch_size=100, max_message_bytes=2_000),
+        model=trained_model,
+        state=MemoryState(),
+        sinks=[MemorySink()],
+    )
+    runtime.workers[0].backoff = Backoff(first=0.001, sleep=lambda _: None)
+    yield runtime
+    runtime.stop()
+
+
+def drain(runtime: Runtime) -> None:
+    while runtime.workers[0].step():
+        pass
+
+
+def test_valid_messages_are_decided_bad_ones_dead_lettered(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    for i in range(5):
+        source.put(tx(i))
+    source.put(b"{nope")
+    source.put(tx(5, amount="lots"))
+    source.put(tx(6, currency="XXQ"))
+    source.put(json.dumps(tx(7, merchant_category="x" * 3_000)))
+    source.put(tx(8), topic="refunds")
+    source.put(b"\xff\xfe")
+    drain(runtime)
+    assert source.committed == 11 and source.lag() == 0
+    stored = runtime.service.store.decisions_for([f"w-{i}" for i in range(9)])
+    assert set(stored) == {f"w-{i}" for i in range(5)}
+    letters: MemoryDeadLetters = runtime.dead_letters  # type: ignore[assignment]
+    reasons = [(letter.reason, letter.detail) for letter in letters.letters]
+    assert [r for r, _ in reasons] == [
+        "invalid_json",
+        "invalid_transaction",
+        "invalid_transaction",
+        "too_large",
+        "unknown_topic",
+        "invalid_json",
+    ]
+    assert reasons[1][1].startswith("amount: Input should be a valid number")
+    assert "currency" in reasons[2][1]
+    sink: MemorySink = runtime.workers[0].sinks[0]  # type: ignore[assignment]
+    assert [t.transaction_id for t, _ in sink.decisions] == [f"w-{i}" for i in range(5)]
+    metrics = runtime.service.metrics.exposition().decode()
+    assert 'fraudstream_dead_letters_total{reason="invalid_json"} 2.0' in metrics
+
+
+def test_redelivery_and_duplicates_give_one_decision(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    for i in [0, 1, 1, 2]:
+        source.put(tx(i))
+    drain(runtime)
+    first = runtime.service.store.decisions_for(["w-0", "w-1", "w-2"])
+    state: MemoryState = runtime.service.scorer.engine.state  # type: ignore[assignment]
+    row = state.row("customer", "C1")
+    for i in [1, 0]:  # a redelivery after a crash
+        source.put(tx(i))
+    drain(runtime)
+    assert runtime.service.store.decisions_for(["w-0", "w-1", "w-2"]) == first
+    assert np.array_equal(state.row("customer", "C1"), row, equal_nan=True)  # not folded twice
+    sink: MemorySink = runtime.workers[0].sinks[0]  # type: ignore[assignment]
+    replayed = [d for t, d in sink.decisions if t.transaction_id == "w-1"]
+    assert len({d.model_dump_json() for d in replayed}) == 1  # republished identically
+
+
+def test_labels_on_the_stream(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    source.put(tx(0))
+    source.put(
+        {"transaction_id": "w-0", "is_fraud": True, "reported_at": T0.isoformat(), "source": "chargeback"}, LABELS
+    )
+    source.put({"transaction_id": "ghost", "is_fraud": True, "reported_at": T0.isoformat()}, LABELS)
+    source.put({"transaction_id": "w-0", "is_fraud": "perhaps", "reported_at": T0.isoformat()}, LABELS)
+    drain(runtime)
+    stored = runtime.service.store.get("w-0")
+    assert stored is not None and [label.source for label in stored.labels] == ["chargeback"]
+    letters: MemoryDeadLetters = runtime.dead_letters  # type: ignore[assignment]
+    assert sorted(letter.reason for letter in letters.letters) == ["invalid_label", "unknown_transaction"]
+
+
+def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    store = runtime.service.store
+    real_save = store.save_decisions
+    failures = {"left": 3}
+
+    def flaky(pairs: Any, received_at: Any = None) -> int:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database briefly away")
+        return real_save(pairs, received_at)
+
+    store.save_decisions = flaky  # type: ignore[method-assign]
+    for i in range(6):
+        source.put(tx(i))
+    assert runtime.workers[0].step() == 6
+    assert failures["left"] == 0 and source.committed == 6
+    assert len(store.decisions_for([f"w-{i}" for i in range(6)])) == 6
+    state: MemoryState = runtime.service.scorer.engine.state  # type: ignore[assignment]
+    count_30d = runtime.service.model.features.names.index("customer_count_30d")
+    probe = runtime.service.peek(
+        [
+            __import__("fraudstream.schema", fromlist=["Transaction"]).Transaction.model_validate(
+                tx(30, customer_id="C0")
+            )
+        ]
+    )
+    assert probe[0][count_30d] == 2  # w-0 and w-3, each folded once despite three failed attempts
+    assert state.row("customer", "C0") is not None
+    metrics = runtime.service.metrics.exposition().decode()
+    assert 'fraudstream_sink_retries_total{sink="decide"} 3.0' in metrics
+
+
+def test_stop_during_retries_commits_nothing(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    worker = runtime.workers[0]
+
+    def broken(pairs: Any, received_at: Any = None) -> int:
+        worker.stop.set()  # shut down while the database is away
+        raise ConnectionError("down")
+
+    runtime.service.store.save_decisions = broken  # type: ignore[method-assign]
+    source.put(tx(0))
+    with pytest.raises(ConnectionError):
+        worker.step()
+    assert source.committed == 0
