@@ -139,13 +139,7 @@ def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runt
     assert len(store.decisions_for([f"w-{i}" for i in range(6)])) == 6
     state: MemoryState = runtime.service.scorer.engine.state  # type: ignore[assignment]
     count_30d = runtime.service.model.features.names.index("customer_count_30d")
-    probe = runtime.service.peek(
-        [
-            __import__("fraudstream.schema", fromlist=["Transaction"]).Transaction.model_validate(
-                tx(30, customer_id="C0")
-            )
-        ]
-    )
+    probe = runtime.service.peek([Transaction.model_validate(tx(30, customer_id="C0"))])
     assert probe[0][count_30d] == 2  # w-0 and w-3, each folded once despite three failed attempts
     assert state.row("customer", "C0") is not None
     metrics = runtime.service.metrics.exposition().decode()
