@@ -33,7 +33,7 @@ def postgres_schema() -> Iterator[str]:
         engine = sa.create_engine(POSTGRES_URL)
         with engine.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem
+    except Exception as exc:
         unavailable("PostgreSQL", exc)
     sep = "&" if "?" in POSTGRES_URL else "?"
     try:

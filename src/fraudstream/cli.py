@@ -197,23 +197,65 @@ def demo(
     customers: Annotated[int, typer.Option(min=50, help="Customers in the demo world.")] = 3_000,
     days: Annotated[int, typer.Option(min=21, help="Days of history to simulate and learn from.")] = 60,
     seed: Annotated[int, typer.Option(min=0)] = 7,
+    rate: Annotated[float, typer.Option(min=0.1, help="Live events per second.")] = 50.0,
+    host: Annotated[str, typer.Option(help="Address of the API and dashboard.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8000,
+    duration: Annotated[
+        float | None, typer.Option(min=1.0, help="Stop after this many seconds (default: run until Ctrl-C).")
+    ] = None,
 ) -> None:
     """Run fraudstream end to end on a simulated world, with nothing else installed."""
-    from fraudstream.demo import explained_decisions, prepare
+    from fraudstream.demo import prepare, run_live
 
     settings = Settings()
+    home = settings.home / "demo"
     console.rule("[bold]fraudstream demo")
-    demo_world = prepare(settings.home / "demo", customers, days, seed, err)
+    with _user_errors():
+        demo_world = prepare(home, customers, days, seed, err)
     console.print(
-        f"Simulated {len(demo_world.transactions):,} transactions of {customers:,} customers over {days} days; "
-        f"{len(demo_world.labels):,} frauds, labelled days later."
+        f"History: {len(demo_world.transactions):,} transactions of {customers:,} customers over {days} days "
+        f"(to {demo_world.live_start:%Y-%m-%d}), {len(demo_world.labels):,} frauds labelled days later."
     )
     console.print(world_summary(demo_world.transactions, demo_world.labels))
-    console.print(metrics_table(demo_world.metrics))
-    console.print(explained_decisions(demo_world))
-    console.print(
-        f"Model [bold]{demo_world.model.version}[/] saved to [bold]{settings.home / 'demo' / 'models' / 'demo'}[/]"
-    )
+    reused = " (model reused from an earlier run)" if demo_world.reused_model else ""
+    console.print(metrics_table(demo_world.metrics), f"Model [bold]{demo_world.model.version}[/]{reused}")
+    console.rule(f"[bold]live: the next days of the world at {rate:g} events/s")
+    run_live(demo_world, home, host=host, port=port, rate=rate, console=console, duration=duration)
+    console.print("stopped cleanly")
+
+
+@app.command()
+def serve(
+    model: Annotated[Path | None, typer.Option("--model", help="Model directory [env FRAUDSTREAM_MODEL_PATH].")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port [default: 8000].")] = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="SQLAlchemy URL [env FRAUDSTREAM_DATABASE_URL; default SQLite].")
+    ] = None,
+    warm: Annotated[
+        Path | None,
+        typer.Option("--warm", help="A history to warm the in-memory feature state with (fraudstream files)."),
+    ] = None,
+    warm_labels: Annotated[Path | None, typer.Option("--warm-labels", help="Labels of the --warm history.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Stream worker threads.")] = 1,
+) -> None:
+    """Run the API, the dashboard and the stream workers on the configured source."""
+    from fraudstream.runtime import build_runtime
+    from fraudstream.server import Server
+
+    overrides: dict[str, Any] = {"model_path": model, "host": host, "port": port, "database_url": database}
+    settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    with _user_errors():
+        runtime = build_runtime(settings, workers=workers)
+        if warm is not None:
+            dataset = load_dataset(warm, labels_path=warm_labels)
+            runtime.service.model.check_inputs(dataset.inputs, dataset.extras)
+            with err.status(f"warming feature state with {len(dataset.transactions):,} transactions"):
+                runtime.service.scorer.engine.history(dataset.transactions, dataset.labels)
+    server = Server(runtime, settings.host, settings.port)
+    server.start()
+    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] on {server.url}")
+    server.serve_until_interrupted()
 
 
 # -- data options shared by train and evaluate ----------------------------------------
@@ -474,3 +516,7 @@ def evaluate(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -75,6 +75,7 @@ class Scorer:
     def __init__(self, model: Model, state: FeatureState | None = None, n_reasons: int = 3) -> None:
         self.model = model
         self.engine = FeatureEngine(model.features, state)
+        self.engine.warm_up()
         self.n_reasons = n_reasons
 
     @property

@@ -31,6 +31,15 @@ class FeatureEngine:
         self.features = features
         self.state: FeatureState = state if state is not None else MemoryState()
 
+    def warm_up(self) -> None:
+        """Load the compiled kernel now rather than on the first transaction (~0.1 s)."""
+        empty = Events.from_transactions([], self.features.extras)
+        run_kernel(
+            empty.ts_ms, empty.is_label, empty.is_label, empty.amount, empty.latitude, empty.longitude,
+            empty.label_fraud, empty.labelled_ts_ms, (empty.ts_ms,) * 4, (np.empty((0, 1)),) * 4,
+            (empty.amount,) * 3, np.empty((0, N_RAW)),
+        )  # fmt: skip
+
     def prepare(self, events: Events) -> tuple[FloatMatrix, Workspace]:
         """Raw aggregates of every event (before it) and the batch's folded, uncommitted state."""
         workspace = self.state.begin(events)

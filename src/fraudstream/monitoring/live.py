@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -16,6 +17,7 @@ __all__ = ["LiveFeed", "LiveStats"]
 SCORE_BINS = 20
 TIMELINE_SECONDS = 10  # one point of the timeline charts
 TIMELINE_POINTS = 60
+_CLOSED: dict[str, Any] = {}  # sentinel that ends a subscription
 
 
 class LiveFeed:
@@ -26,14 +28,17 @@ class LiveFeed:
 
     def __init__(self, recent: int = 100, queue_size: int = 1_000) -> None:
         self._recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._flagged: deque[dict[str, Any]] = deque(maxlen=recent)
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = set()
         self._lock = threading.Lock()
         self._queue_size = queue_size
+        self._closed = False
         self.dropped = 0
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         with self._lock:
             self._recent.extend(events)
+            self._flagged.extend(e for e in events if e.get("outcome") != "approve")
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
             for event in events:
@@ -41,6 +46,15 @@ class LiveFeed:
                     loop.call_soon_threadsafe(self._offer, queue, event)
                 except RuntimeError:  # the subscriber's loop is closed
                     self._drop(loop, queue)
+
+    def close(self) -> None:
+        """End every subscription (server shutdown): open streams finish instead of hanging."""
+        with self._lock:
+            self._closed = True
+            subscribers = list(self._subscribers)
+        for loop, queue in subscribers:
+            with contextlib.suppress(RuntimeError):  # that subscriber's loop is already closed
+                loop.call_soon_threadsafe(queue.put_nowait, _CLOSED)
 
     def _offer(self, queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
         try:
@@ -52,9 +66,9 @@ class LiveFeed:
         with self._lock:
             self._subscribers.discard((loop, queue))
 
-    def recent(self) -> list[dict[str, Any]]:
+    def recent(self, flagged_only: bool = False) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._recent)
+            return list(self._flagged if flagged_only else self._recent)
 
     async def subscribe(self, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
         """Events as they come (after the recent ones, when `replay`), until cancelled."""
@@ -66,8 +80,11 @@ class LiveFeed:
         try:
             for event in backlog:
                 yield event
-            while True:
-                yield await queue.get()
+            while not self._closed:
+                event = await queue.get()
+                if event is _CLOSED:
+                    return
+                yield event
         finally:
             self._drop(*key)
 

@@ -214,6 +214,17 @@ class Store:
             )
             return len(result.all())
 
+    def save_transactions(self, transactions: Sequence[Transaction], received_at: datetime | None = None) -> None:
+        """Store transactions without decisions (history that labels may refer to); idempotent."""
+        if not transactions:
+            return
+        received_at = received_at or datetime.now(UTC)
+        with self.session() as session:
+            session.execute(
+                self._insert(TransactionRow).on_conflict_do_nothing(index_elements=["transaction_id"]),
+                [_tx_row(tx, received_at) for tx in transactions],
+            )
+
     def add_labels(self, labels: Sequence[Label]) -> list[Label]:
         """Store labels; all or nothing. Returns the ones not stored before."""
         if not labels:

@@ -86,7 +86,7 @@ class StreamWorker:
     def run(self) -> None:
         """Process batches until `stop` is set; the batch in hand is finished first."""
         self.alive = True
-        log.info("stream worker started", extra={"batch_size": self.batch_size})
+        log.debug("stream worker started", extra={"batch_size": self.batch_size})
         try:
             while not self.stop.is_set():
                 try:
@@ -97,7 +97,7 @@ class StreamWorker:
                     log.warning("stopped with a batch unfinished: it was not committed and will be redelivered")
         finally:
             self.alive = False
-            log.info("stream worker stopped", extra={"processed": self.processed})
+            log.debug("stream worker stopped", extra={"processed": self.processed})
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="fraudstream-worker", daemon=True)

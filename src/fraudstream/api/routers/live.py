@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -22,16 +23,30 @@ async def events(
     request: Request, runtime: Annotated[Runtime, Depends(get_runtime)], replay: bool = True
 ) -> AsyncIterator[ServerSentEvent]:
     """Decisions as they are made (`event: decision`), after the latest ones when `replay`."""
-    stream = runtime.service.feed.subscribe(replay=replay).__aiter__()
+    stream = runtime.service.feed.subscribe(replay=replay)
+    # One pending read at a time, never cancelled by the keepalive timer: cancelling it
+    # would close the subscription.
+    pending: asyncio.Future[dict[str, Any]] | None = None
     try:
         while not await request.is_disconnected():
-            try:
-                item = await asyncio.wait_for(anext(stream), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(stream))
+            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+            if not done:
                 yield ServerSentEvent(comment="keepalive")
                 continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:  # the server is shutting down
+                return
+            finally:
+                pending = None
             yield ServerSentEvent(data=item, event="decision", id=item["transaction_id"])
     finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
         await stream.aclose()  # type: ignore[attr-defined]
 
 

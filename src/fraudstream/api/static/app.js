@@ -1,0 +1,414 @@
+// fraudstream live dashboard: plain JavaScript, no dependencies, works offline.
+// Every value from the API is put on the page as text (textContent), never as markup.
+"use strict";
+
+const FEED_ROWS = 60;
+const MAP_POINTS = 1500;
+const POINT_LIFETIME_MS = 90_000;
+const COLORS = { approve: "#3fb68b", review: "#f5a524", decline: "#e5484d", land: "#243041", coast: "#34445a", grid: "#2a313c", muted: "#8b96a5", accent: "#5b8def" };
+
+const state = {
+  key: localStorage.getItem("fraudstream.key") || "",
+  points: [],
+  thresholds: { review: 0.5, decline: 0.9 },
+  land: null,
+  events: null,
+  askingKey: false,
+};
+
+// -- small helpers --------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === "text") node.textContent = value;
+    else if (name === "className") node.className = value;
+    else if (name === "on") for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  return node;
+}
+
+const $ = (id) => document.getElementById(id);
+const fmt = {
+  int: (n) => (n == null ? "–" : Math.round(n).toLocaleString()),
+  num: (n, d = 1) => (n == null ? "–" : Number(n).toFixed(d)),
+  pct: (n) => (n == null ? "–" : (100 * n).toFixed(2) + " %"),
+  ms: (n) => (n == null ? "–" : (n < 10 ? n.toFixed(2) : n.toFixed(0)) + " ms"),
+  money: (a, c) => `${Number(a).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${c || ""}`,
+  time: (iso) => {
+    const d = new Date(iso);
+    return isNaN(d) ? "" : d.toISOString().slice(5, 19).replace("T", " ");
+  },
+};
+
+class Unauthorized extends Error {}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (state.key) headers["X-API-Key"] = state.key;
+  if (options.body) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401 || response.status === 403) {
+    askKey();
+    throw new Unauthorized(`${response.status}`);
+  }
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+function askKey() {
+  if (state.askingKey) return;
+  state.askingKey = true;
+  const dialog = $("key-dialog");
+  $("key-input").value = state.key;
+  dialog.showModal();
+  dialog.addEventListener(
+    "close",
+    () => {
+      state.askingKey = false;
+      if (dialog.returnValue === "ok") {
+        state.key = $("key-input").value.trim();
+        localStorage.setItem("fraudstream.key", state.key);
+        connect();
+      }
+    },
+    { once: true },
+  );
+}
+
+// -- canvas -----------------------------------------------------------------------------
+
+function fit(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  return { ctx, width, height };
+}
+
+// -- live feed --------------------------------------------------------------------------
+
+function topReason(decision) {
+  return decision.reasons && decision.reasons.length ? decision.reasons[0].text : "";
+}
+
+function addRow(d) {
+  const row = el(
+    "tr",
+    { className: `${d.outcome} fresh`, dataset: { id: d.transaction_id }, on: { click: () => showDetail(d.transaction_id) } },
+    el("td", { text: fmt.time(d.timestamp), title: d.timestamp }),
+    el("td", { text: d.customer_id }),
+    el("td", { className: "num", text: fmt.money(d.amount, d.currency) }),
+    el("td", { text: `${d.merchant_id} · ${d.merchant_category}`, title: d.merchant_category }),
+    el("td", { text: (d.channel || "").replace("_", " ") }),
+    el("td", { text: d.country || "" }),
+    el("td", { className: "num", text: fmt.num(d.score, 3) }),
+    el("td", {}, el("span", { className: `outcome ${d.outcome}`, text: d.outcome })),
+    el("td", { text: topReason(d), title: topReason(d) }),
+  );
+  const body = $("feed");
+  body.prepend(row);
+  while (body.rows.length > FEED_ROWS) body.deleteRow(body.rows.length - 1);
+  setTimeout(() => row.classList.remove("fresh"), 600);
+}
+
+function onDecision(d) {
+  addRow(d);
+  if (d.latitude != null && d.longitude != null) {
+    state.points.push({ lon: d.longitude, lat: d.latitude, outcome: d.outcome, at: performance.now() });
+    if (state.points.length > MAP_POINTS) state.points.splice(0, state.points.length - MAP_POINTS);
+  }
+}
+
+function connect() {
+  if (state.events) state.events.close();
+  const url = "v1/events" + (state.key ? `?api_key=${encodeURIComponent(state.key)}` : "");
+  const events = new EventSource(url);
+  state.events = events;
+  const status = $("status");
+  events.onopen = () => {
+    status.dataset.state = "live";
+    status.textContent = "live";
+  };
+  events.onerror = () => {
+    status.dataset.state = "down";
+    status.textContent = "reconnecting";
+  };
+  events.addEventListener("decision", (message) => onDecision(JSON.parse(message.data)));
+}
+
+// -- map --------------------------------------------------------------------------------
+
+async function loadLand() {
+  try {
+    state.land = (await (await fetch("world-land.json")).json()).polygons;
+  } catch (error) {
+    console.warn("no world outline", error);
+    state.land = [];
+  }
+}
+
+function drawMap() {
+  const { ctx, width, height } = fit($("map"));
+  const x = (lon) => ((lon + 180) / 360) * width;
+  const y = (lat) => ((90 - lat) / 180) * height;
+  ctx.clearRect(0, 0, width, height);
+  ctx.strokeStyle = COLORS.grid;
+  ctx.lineWidth = 0.5;
+  for (let lon = -150; lon <= 150; lon += 30) {
+    ctx.beginPath(); ctx.moveTo(x(lon), 0); ctx.lineTo(x(lon), height); ctx.stroke();
+  }
+  for (let lat = -60; lat <= 60; lat += 30) {
+    ctx.beginPath(); ctx.moveTo(0, y(lat)); ctx.lineTo(width, y(lat)); ctx.stroke();
+  }
+  ctx.fillStyle = COLORS.land;
+  ctx.strokeStyle = COLORS.coast;
+  ctx.beginPath();
+  for (const ring of state.land || []) {
+    ring.forEach(([lon, lat], i) => (i ? ctx.lineTo(x(lon), y(lat)) : ctx.moveTo(x(lon), y(lat))));
+    ctx.closePath();
+  }
+  ctx.fill("evenodd");
+  ctx.stroke();
+
+  const now = performance.now();
+  state.points = state.points.filter((p) => now - p.at < POINT_LIFETIME_MS);
+  // Approvals first, so that flagged payments are drawn on top.
+  for (const outcome of ["approve", "review", "decline"]) {
+    ctx.fillStyle = COLORS[outcome];
+    for (const p of state.points) {
+      if (p.outcome !== outcome) continue;
+      const age = (now - p.at) / POINT_LIFETIME_MS;
+      ctx.globalAlpha = Math.max(0.15, 1 - age);
+      const radius = outcome === "approve" ? 1.8 : outcome === "review" ? 3.5 : 4.5;
+      ctx.beginPath();
+      ctx.arc(x(p.lon), y(p.lat), radius, 0, 2 * Math.PI);
+      ctx.fill();
+      if (outcome !== "approve" && now - p.at < 2000) {
+        ctx.globalAlpha = 1 - (now - p.at) / 2000;
+        ctx.strokeStyle = COLORS[outcome];
+        ctx.beginPath();
+        ctx.arc(x(p.lon), y(p.lat), radius + (12 * (now - p.at)) / 2000, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+    }
+  }
+  ctx.globalAlpha = 1;
+}
+
+// -- charts -----------------------------------------------------------------------------
+
+function drawHistogram(counts) {
+  const { ctx, width, height } = fit($("histogram"));
+  ctx.clearRect(0, 0, width, height);
+  const max = Math.max(1, ...counts);
+  const bar = width / counts.length;
+  counts.forEach((count, i) => {
+    const low = i / counts.length;
+    ctx.fillStyle = low >= state.thresholds.decline ? COLORS.decline : low >= state.thresholds.review ? COLORS.review : COLORS.approve;
+    // Square-root scale: most scores are near zero, the interesting ones are rare.
+    const h = (Math.sqrt(count) / Math.sqrt(max)) * (height - 16);
+    ctx.fillRect(i * bar + 1, height - 14 - h, bar - 2, h);
+  });
+  ctx.fillStyle = COLORS.muted;
+  ctx.font = "11px system-ui";
+  ctx.fillText("0", 0, height - 2);
+  ctx.fillText("score", width / 2 - 14, height - 2);
+  ctx.fillText("1", width - 8, height - 2);
+  for (const [name, t] of Object.entries(state.thresholds)) {
+    ctx.strokeStyle = COLORS[name] || COLORS.accent;
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath(); ctx.moveTo(t * width, 0); ctx.lineTo(t * width, height - 14); ctx.stroke();
+    ctx.setLineDash([]);
+  }
+}
+
+function drawLines(canvas, series, format) {
+  const { ctx, width, height } = fit(canvas);
+  ctx.clearRect(0, 0, width, height);
+  const values = series.flatMap((s) => s.values).filter((v) => v != null);
+  const max = Math.max(1e-9, ...values) * 1.15;
+  const n = Math.max(2, ...series.map((s) => s.values.length));
+  const x = (i) => (i / (n - 1)) * (width - 36) + 34;
+  const y = (v) => height - 6 - (v / max) * (height - 14);
+  ctx.strokeStyle = COLORS.grid;
+  ctx.fillStyle = COLORS.muted;
+  ctx.font = "11px system-ui";
+  for (const frac of [0.5, 1]) {
+    const v = (max / 1.15) * frac;
+    ctx.beginPath(); ctx.moveTo(34, y(v)); ctx.lineTo(width, y(v)); ctx.stroke();
+    ctx.fillText(format(v), 0, y(v) + 4);
+  }
+  for (const s of series) {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.8;
+    ctx.beginPath();
+    let started = false;
+    s.values.forEach((v, i) => {
+      if (v == null) return;
+      if (started) ctx.lineTo(x(i), y(v));
+      else { ctx.moveTo(x(i), y(v)); started = true; }
+    });
+    ctx.stroke();
+  }
+  ctx.lineWidth = 1;
+}
+
+// -- stats, queue, detail ---------------------------------------------------------------
+
+async function pollStats() {
+  try {
+    const s = await api("v1/stats");
+    state.thresholds = s.thresholds;
+    $("model").textContent = `model ${s.model_version}`;
+    $("kpi-rate").textContent = fmt.num(s.events_per_s, 1);
+    $("kpi-total").textContent = fmt.int(s.decisions);
+    $("kpi-flagged").textContent = fmt.pct(s.flagged_rate);
+    $("kpi-approve").textContent = fmt.int(s.totals.approve);
+    $("kpi-review").textContent = fmt.int(s.totals.review);
+    $("kpi-decline").textContent = fmt.int(s.totals.decline);
+    $("kpi-p50").textContent = fmt.ms(s.latency_ms.p50);
+    $("kpi-p99").textContent = fmt.ms(s.latency_ms.p99);
+    drawHistogram(s.score_histogram);
+    drawLines($("flagged"), [{ values: s.timeline.map((p) => p.flagged_rate), color: COLORS.review }], (v) => (100 * v).toFixed(1) + "%");
+    drawLines(
+      $("latency"),
+      [
+        { values: s.timeline.map((p) => p.p99_ms), color: COLORS.decline },
+        { values: s.timeline.map((p) => p.p50_ms), color: COLORS.accent },
+      ],
+      (v) => v.toFixed(v < 10 ? 1 : 0),
+    );
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) console.warn(error);
+  }
+}
+
+async function verdict(id, value, item) {
+  item.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  try {
+    await api("v1/reviews", { method: "POST", body: JSON.stringify({ transaction_id: id, verdict: value, analyst: "dashboard" }) });
+    item.remove();
+    await pollQueue();
+  } catch (error) {
+    item.querySelectorAll("button").forEach((b) => (b.disabled = false));
+    console.warn(error);
+  }
+}
+
+async function pollQueue() {
+  try {
+    const page = await api("v1/reviews/queue?limit=25");
+    const list = $("queue");
+    const items = page.items.map(({ transaction: t, decision: d }) => {
+      const item = el("li", { dataset: { id: d.transaction_id } });
+      item.append(
+        el(
+          "div",
+          { className: "line" },
+          el("span", { className: "who", text: `${t.customer_id} · ${fmt.money(t.amount, t.currency)}`, on: { click: () => showDetail(d.transaction_id) } }),
+          el("span", { className: "outcome review", text: fmt.num(d.score, 3) }),
+        ),
+        el("div", { className: "why", text: d.reasons.map((r) => r.text).join(" · ") }),
+        el(
+          "div",
+          { className: "actions" },
+          el("button", { className: "fraud", type: "button", text: "Confirm fraud", on: { click: () => verdict(d.transaction_id, "fraud", item) } }),
+          el("button", { className: "legit", type: "button", text: "Legitimate", on: { click: () => verdict(d.transaction_id, "legit", item) } }),
+        ),
+      );
+      return item;
+    });
+    list.replaceChildren(...items);
+    $("queue-count").textContent = String(items.length) + (page.next_cursor ? "+" : "");
+    $("queue-empty").hidden = items.length > 0;
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) console.warn(error);
+  }
+}
+
+async function showDetail(id) {
+  const drawer = $("detail");
+  const body = $("detail-body");
+  try {
+    const { transaction: t, decision: d, labels, reviews } = await api(`v1/transactions/${encodeURIComponent(id)}`);
+    const field = (name, value) => [el("dt", { text: name }), el("dd", { text: value == null || value === "" ? "–" : value })];
+    const children = [
+      el("h3", { text: t.transaction_id }),
+      d
+        ? el("div", {}, el("span", { className: `score outcome ${d.outcome}`, text: fmt.num(d.score, 3) }), " ", el("span", { className: `outcome ${d.outcome}`, text: d.outcome }))
+        : el("p", { text: "not decided" }),
+      el(
+        "dl",
+        {},
+        ...field("time", t.timestamp),
+        ...field("customer", t.customer_id),
+        ...field("amount", fmt.money(t.amount, t.currency)),
+        ...field("merchant", `${t.merchant_id} (${t.merchant_category})`),
+        ...field("channel", t.channel),
+        ...field("terminal", t.terminal_id),
+        ...field("device", t.device_id),
+        ...field("IP", t.ip),
+        ...field("location", t.latitude != null ? `${t.latitude.toFixed(3)}, ${t.longitude.toFixed(3)} ${t.country || ""}` : null),
+        ...(d ? [...field("model", d.model_version), ...field("decided", `${d.decided_at} in ${fmt.ms(d.timings.total_ms)}`)] : []),
+      ),
+    ];
+    if (d && d.reasons.length) {
+      children.push(
+        el("h2", { text: "Why" }),
+        el(
+          "ol",
+          { className: "reasons" },
+          ...d.reasons.map((r) => el("li", {}, r.text, " ", el("span", { className: "push", text: `(${r.contribution > 0 ? "+" : ""}${r.contribution.toFixed(2)} log-odds)` }))),
+        ),
+      );
+    }
+    if (labels.length || reviews.length) {
+      children.push(
+        el("h2", { text: "Feedback" }),
+        el(
+          "ul",
+          {},
+          ...labels.map((l) => el("li", { text: `${l.is_fraud ? "fraud" : "legitimate"} · ${l.source || ""} · ${l.reported_at}` })),
+          ...reviews.map((r) => el("li", { text: `review: ${r.verdict} by ${r.analyst || "?"}${r.note ? " — " + r.note : ""}` })),
+        ),
+      );
+    }
+    body.replaceChildren(...children);
+    drawer.classList.add("open");
+    drawer.setAttribute("aria-hidden", "false");
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) console.warn(error);
+  }
+}
+
+function closeDetail() {
+  $("detail").classList.remove("open");
+  $("detail").setAttribute("aria-hidden", "true");
+}
+
+// -- start ------------------------------------------------------------------------------
+
+async function main() {
+  $("key-button").addEventListener("click", askKey);
+  $("detail-close").addEventListener("click", closeDetail);
+  document.addEventListener("keydown", (e) => e.key === "Escape" && closeDetail());
+  await loadLand();
+  connect();
+  pollStats();
+  pollQueue();
+  setInterval(pollStats, 1000);
+  setInterval(pollQueue, 3000);
+  setInterval(drawMap, 100);
+  drawMap();
+}
+
+main();

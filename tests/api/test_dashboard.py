@@ -1,0 +1,126 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fraudstream.config import Settings
+from fraudstream.model.artifact import Model
+from fraudstream.model.thresholds import Thresholds
+from fraudstream.runtime import build_runtime
+from fraudstream.server import Server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("FRAUDSTREAM_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def tx(i: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "transaction_id": f"ui-{i}",
+        "timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+        "customer_id": f"C-ui-{i % 4}",
+        "amount": 30.0 + i,
+        "currency": "EUR",
+        "merchant_id": "M-ui",
+        "merchant_category": "grocery",
+        "channel": "card_present",
+        "latitude": 52.52,
+        "longitude": 13.40,
+        "country": "DE",
+        **changes,
+    }
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        message = f"no chromium at {CHROMIUM}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(trained_model: Model, tmp_path: Path) -> Iterator[Server]:
+    # Everything goes to review, so the queue has work in it.
+    reviewer = dataclasses.replace(trained_model, thresholds=Thresholds(0.0, 2.0, "test", {}))
+    runtime = build_runtime(Settings(home=tmp_path), model=reviewer)
+    server = Server(runtime, "127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_live_rows_review_and_detail(browser: Any, server: Server, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_selector("#status[data-state=live]")
+    assert page.text_content("#model").startswith("model session-")
+
+    httpx.post(f"{server.url}/v1/score", json=[tx(i) for i in range(6)]).raise_for_status()
+    page.wait_for_function("document.querySelectorAll('#feed tr').length >= 6")
+    assert page.get_attribute("#feed tr:first-child", "data-id") == "ui-5"  # newest on top
+    assert page.get_attribute("#feed tr:first-child", "class").startswith("review")
+
+    page.wait_for_function("document.querySelectorAll('#queue li').length >= 6", timeout=10_000)
+    target = page.get_attribute("#queue li:first-child", "data-id")
+    page.click("#queue li:first-child button.fraud")
+    page.wait_for_function(f"!document.querySelector('#queue li[data-id=\"{target}\"]')")
+    stored = server.runtime.service.store.get(target)
+    assert stored is not None and [label.is_fraud for label in stored.labels] == [True]
+    assert stored.reviews[0].analyst == "dashboard"
+
+    page.click("#feed tr:first-child")
+    page.wait_for_selector("#detail.open")
+    assert "Why" in page.text_content("#detail-body")
+    page.wait_for_timeout(1_200)  # a stats poll, so the counters are filled in
+    assert page.text_content("#kpi-total") == "6"
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    assert not errors
+
+
+def test_markup_in_data_is_shown_as_text(browser: Any, server: Server) -> None:
+    page = browser.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("#status[data-state=live]")
+    evil = '<img src=x onerror="window.__pwned=1">'
+    httpx.post(
+        f"{server.url}/v1/score",
+        json=tx(
+            99, merchant_category=evil[:64], customer_id="<script>window.__pwned=2</script>", merchant_id="<b>M</b>"
+        ),
+    ).raise_for_status()
+    page.wait_for_selector("#feed tr")
+    page.wait_for_function("document.querySelectorAll('#queue li').length >= 1", timeout=10_000)
+    page.click("#feed tr:first-child")
+    page.wait_for_selector("#detail.open")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#feed img, #queue img, #detail img, #feed script, #detail b").count() == 0
+    assert "<script>window.__pwned=2</script>" in page.text_content("#feed tr:first-child")
