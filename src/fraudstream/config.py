@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
             keys[key] = wanted
         return keys
 
-    @property
+    @cached_property
     def keys(self) -> dict[str, frozenset[str]]:
         return self.parse_keys(self.api_keys)
 

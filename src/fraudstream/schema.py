@@ -7,6 +7,7 @@ field gets the same message wherever it comes from.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
@@ -158,12 +159,18 @@ class Label(_Wire):
     source: Name | None = Field(default=None, description="Who reported it: chargeback, analyst, ...")
 
 
-class Reason(_Wire):
-    """One feature's push on the score, rendered for people."""
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One feature's push on the score (log-odds contribution), rendered for people.
+
+    A plain dataclass rather than a model: every decision carries a few, and building
+    pydantic models cost more than scoring. Pydantic validates and serialises it as
+    part of `Decision` all the same.
+    """
 
     feature: str
     value: float | None
-    contribution: float = Field(description="Log-odds contribution to the score.")
+    contribution: float
     text: str
 
 

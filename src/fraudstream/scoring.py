@@ -74,6 +74,7 @@ class Scorer:
 
     def __init__(self, model: Model, state: FeatureState | None = None, n_reasons: int = 3) -> None:
         self.model = model
+        model.serve_single_threaded()
         self.engine = FeatureEngine(model.features, state)
         self.engine.warm_up()
         self.n_reasons = n_reasons
@@ -93,14 +94,13 @@ class Scorer:
         raw, workspace = self.engine.prepare(events)
         X = self.engine.compute(raw, events)
         featured = time.perf_counter()
-        scores = self.model.predict(X)
+        matrix = self.model.matrix(X)  # one DMatrix for the scores and the fast contributions
+        scores = self.model.predict_matrix(matrix)
         outcomes = self.model.outcomes(scores)
         flagged = outcomes != Outcome.APPROVE
-        contributions = np.empty((len(X), X.shape[1] + 1))
+        contributions = self.model.contributions(matrix, exact=False)
         if flagged.any():
             contributions[flagged] = self.model.contributions(X[flagged], exact=True)
-        if (~flagged).any():
-            contributions[~flagged] = self.model.contributions(X[~flagged], exact=False)
         reasons = top_reasons(self.model.features, X, contributions, flagged, self.n_reasons)
         done = time.perf_counter()
         timings = Timings(

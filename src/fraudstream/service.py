@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
-from fraudstream.schema import Decision, Label, Transaction
+from fraudstream.schema import Decision, Label, Outcome, Transaction
 from fraudstream.scoring import Scorer
 from fraudstream.store import Store
 
@@ -24,10 +24,22 @@ __all__ = ["DecideResult", "DecisionService", "decision_event"]
 log = logging.getLogger(__name__)
 
 
-def decision_event(tx: Transaction, decision: Decision, latency_ms: float | None) -> dict[str, Any]:
+def decision_event(item: tuple[Transaction, Decision, float | None]) -> dict[str, Any]:
     """A decision with what the live views need of its transaction (one SSE event)."""
+    tx, decision, latency_ms = item
     return {
-        **decision.model_dump(mode="json"),
+        "transaction_id": decision.transaction_id,
+        "customer_id": decision.customer_id,
+        "score": decision.score,
+        "outcome": str(decision.outcome),
+        "reasons": [
+            {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text}
+            for r in decision.reasons
+        ],
+        "rules": list(decision.rules),
+        "model_version": decision.model_version,
+        "decided_at": decision.decided_at.isoformat(),
+        "timings": {"total_ms": decision.timings.total_ms},
         "timestamp": tx.timestamp.isoformat(),
         "amount": tx.amount,
         "currency": tx.currency,
@@ -62,7 +74,7 @@ class DecisionService:
         self.scorer = scorer
         self.store = store
         self.metrics = metrics or Metrics()
-        self.feed = feed or LiveFeed()
+        self.feed = feed or LiveFeed(encode=decision_event, flagged=lambda item: item[1].outcome != Outcome.APPROVE)
         self.stats = stats or LiveStats()
         self.metrics.set_model(scorer.version)
         self._lock = threading.Lock()
@@ -86,23 +98,26 @@ class DecisionService:
         if not transactions:
             return DecideResult([])
         ids = [tx.transaction_id for tx in transactions]
+        first: dict[str, Transaction] = {}
+        for tx in transactions:
+            first.setdefault(tx.transaction_id, tx)
+        unique = list(first.values())
         with self._lock:
-            decided = self.store.decisions_for(sorted(set(ids)))
-            replayed = sum(1 for i in ids if i in decided)
-            fresh_tx: dict[str, Transaction] = {}
-            for tx in transactions:
-                if tx.transaction_id not in decided and tx.transaction_id not in fresh_tx:
-                    fresh_tx[tx.transaction_id] = tx
-            fresh: list[tuple[Transaction, Decision]] = []
-            if fresh_tx:
-                pending = self.scorer.prepare(list(fresh_tx.values()))
-                decisions = pending.scored.decisions(self.scorer.version)
-                fresh = list(zip(fresh_tx.values(), decisions, strict=True))
-                self.store.save_decisions(fresh)  # durable first ...
-                self.scorer.commit(pending)  # ... then the feature state
-                decided.update((d.transaction_id, d) for d in decisions)
-                timings = pending.scored.timings
-                self.metrics.observe_decisions(decisions, timings.features_ms, timings.model_ms)
+            # Every transaction goes through the features, replays included: the feature
+            # state has its own idempotence, so an event it already holds is not folded
+            # again, and one it lost (a crash between the database and the state) is.
+            pending = self.scorer.prepare(unique)
+            scored = pending.scored.decisions(self.scorer.version)
+            inserted = self.store.save_decisions(list(zip(unique, scored, strict=True)))  # durable first ...
+            self.scorer.commit(pending)  # ... then the feature state
+            decided = {d.transaction_id: d for d in scored if d.transaction_id in inserted}
+            earlier = [tx.transaction_id for tx in unique if tx.transaction_id not in inserted]
+            if earlier:  # decided before: the stored decision stands
+                decided.update(self.store.decisions_for(earlier))
+            fresh = [(tx, decided[tx.transaction_id]) for tx in unique if tx.transaction_id in inserted]
+            timings = pending.scored.timings
+            self.metrics.observe_decisions([d for _, d in fresh], timings.features_ms, timings.model_ms)
+        replayed = sum(1 for i in ids if i not in inserted)
         if replayed:
             self.metrics.replayed.inc(replayed)
         self._publish(fresh, transactions, created_at, path, clock)
@@ -128,7 +143,7 @@ class DecisionService:
         for latency in latencies:
             if latency is not None:
                 histogram.observe(latency / 1000)
-        self.feed.publish([decision_event(tx, d, lat) for (tx, d), lat in zip(fresh, latencies, strict=True)])
+        self.feed.publish([(tx, d, lat) for (tx, d), lat in zip(fresh, latencies, strict=True)])
         self.stats.record(
             [str(d.outcome) for _, d in fresh],
             [d.score for _, d in fresh],

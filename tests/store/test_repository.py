@@ -72,9 +72,9 @@ def test_migrations_match_the_models(store: Store) -> None:
 
 def test_decisions_round_trip_and_are_idempotent(store: Store) -> None:
     pairs = [(tx(i), decision(tx(i), minutes=i)) for i in range(3)]
-    assert store.save_decisions(pairs) == 3
+    assert store.save_decisions(pairs) == {"t0", "t1", "t2"}
     replay = [(tx(1), decision(tx(1), Outcome.DECLINE, 0.99))]  # a redelivery with a different verdict
-    assert store.save_decisions(replay) == 0
+    assert store.save_decisions(replay) == set()
     stored = store.decisions_for(["t0", "t1", "nope"])
     assert set(stored) == {"t0", "t1"}
     assert stored["t1"] == pairs[1][1]  # the first decision stands
@@ -138,6 +138,6 @@ def test_list_decisions_filters_and_pages(store: Store) -> None:
 
 def test_batched_writes(store: Store) -> None:
     pairs = [(tx(i, customer=f"C{i % 50}"), decision(tx(i, customer=f"C{i % 50}"), minutes=i)) for i in range(2_000)]
-    assert store.save_decisions(pairs) == 2_000
+    assert len(store.save_decisions(pairs)) == 2_000
     assert store.counts()["approve"] == 2_000
     assert store.ping()

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fraudstream.features.definitions import FeatureSet
-from fraudstream.features.events import Events, item_keys
+from fraudstream.features.events import Events
 from fraudstream.features.kernel import run_kernel
 from fraudstream.features.raw import N_RAW
 from fraudstream.features.state.base import FeatureState, Workspace
@@ -44,7 +44,6 @@ class FeatureEngine:
         """Raw aggregates of every event (before it) and the batch's folded, uncommitted state."""
         workspace = self.state.begin(events)
         out = np.full((len(events), N_RAW), np.nan)
-        merchant, device, customer = item_keys(events.merchant, events.device, events.customer)
         run_kernel(
             events.ts_ms,
             events.is_label,
@@ -56,7 +55,7 @@ class FeatureEngine:
             events.labelled_ts_ms,
             workspace.rows,
             workspace.states,
-            (merchant, device, customer),
+            events.item_keys(),
             out,
         )
         return out, workspace

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 
 from fraudstream.schema import Label, Transaction
 
-__all__ = ["Events", "item_keys"]
+__all__ = ["Events"]
 
 ObjectArray = npt.NDArray[np.object_]
 FloatArray = npt.NDArray[np.float64]
@@ -30,18 +31,6 @@ def _hash(values: ObjectArray) -> npt.NDArray[np.uint64]:
     if len(values) == 0:
         return np.zeros(0, dtype=np.uint64)
     return np.asarray(pd.util.hash_array(values, categorize=False), dtype=np.uint64)
-
-
-def item_keys(*columns: ObjectArray) -> list[FloatArray]:
-    """Table keys for ids: 52-bit stable hashes as float64, NaN where the id is missing.
-
-    All columns are hashed in one call: per call overhead dominates small batches.
-    """
-    ids = np.concatenate(columns) if len(columns) > 1 else columns[0]
-    missing = ids == None  # noqa: E711 - element-wise on an object array
-    keys = (_hash(np.where(missing, "", ids).astype(object)) & _KEY_MASK).astype(np.float64)
-    keys[missing] = np.nan
-    return np.split(keys, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def _object(values: Sequence[object] | pd.Series) -> ObjectArray:
@@ -96,9 +85,26 @@ class Events:
 
     def event_keys(self) -> npt.NDArray[np.uint64]:
         """Idempotence keys: one per transaction id, another per label's transaction id."""
-        keys = _hash(self.event_id.astype(object))
+        return self._keys[0]
+
+    def item_keys(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Table keys of the (merchant, device, customer) ids, NaN where missing."""
+        return self._keys[1]
+
+    @cached_property
+    def _keys(self) -> tuple[npt.NDArray[np.uint64], tuple[FloatArray, FloatArray, FloatArray]]:
+        # One hashing call for everything: per-call overhead dominates small batches.
+        n = len(self)
+        ids = np.concatenate([self.event_id, self.merchant, self.device, self.customer])
+        missing = ids == None  # noqa: E711 - element-wise on an object array
+        hashed = _hash(np.where(missing, "", ids).astype(object))
+        keys = hashed[:n]
         salt = np.where(self.label_fraud, _FRAUD_LABEL_SALT, _LEGIT_LABEL_SALT)
-        return np.where(self.is_label, keys ^ salt, keys)
+        event_keys = np.where(self.is_label, keys ^ salt, keys)
+        items = (hashed[n:] & _KEY_MASK).astype(np.float64)
+        items[missing[n:]] = np.nan
+        merchant, device, customer = np.split(items, 3)
+        return event_keys, (merchant, device, customer)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, extras: Sequence[str] = ()) -> Events:
@@ -201,16 +207,18 @@ class Events:
         )
 
     def take(self, index: npt.NDArray[np.intp]) -> Events:
-        columns: dict[str, Any] = {k: v[index] for k, v in self.__dict__.items() if k != "extras"}
+        columns: dict[str, Any] = {k: getattr(self, k)[index] for k in _COLUMNS}
         return Events(**columns, extras={k: v[index] for k, v in self.extras.items()})
 
     @staticmethod
     def concat(parts: Sequence[Events]) -> Events:
-        names = [k for k in parts[0].__dict__ if k != "extras"]
         extras = sorted({k for p in parts for k in p.extras})
 
         def extra(p: Events, k: str) -> FloatArray:
             return p.extras.get(k, np.full(len(p), np.nan))
 
-        columns: dict[str, Any] = {k: np.concatenate([getattr(p, k) for p in parts]) for k in names}
+        columns: dict[str, Any] = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _COLUMNS}
         return Events(**columns, extras={k: np.concatenate([extra(p, k) for p in parts]) for k in extras})
+
+
+_COLUMNS = tuple(f.name for f in fields(Events) if f.name != "extras")

@@ -66,6 +66,12 @@ class Model:
     thresholds: Thresholds
     info: dict[str, Any] = field(default_factory=dict)
     impute: dict[str, float] | None = None  # training medians, when the model was trained on imputed data
+    threads: int = 0  # XGBoost threads per call (0: all cores)
+
+    def serve_single_threaded(self) -> None:
+        """One thread per call: scoring small batches, thread start-up costs more than it saves."""
+        self.threads = 1
+        self.booster.set_param({"nthread": 1})
 
     @property
     def version(self) -> str:
@@ -85,13 +91,26 @@ class Model:
             return np.empty(0)
         return np.asarray(self.booster.inplace_predict(self._matrix(X), validate_features=False), dtype=np.float64)
 
-    def contributions(self, X: FloatArray, exact: bool = True) -> FloatArray:
+    def matrix(self, X: FloatArray) -> xgb.DMatrix:
+        """A DMatrix for `predict_matrix` and `contributions` (build once, use for both).
+
+        No feature names on it: the booster has them, and naming costs more than predicting.
+        """
+        return xgb.DMatrix(self._matrix(X), missing=np.nan, nthread=self.threads)
+
+    def predict_matrix(self, matrix: xgb.DMatrix) -> FloatArray:
+        """Same values as `predict` (checked bit for bit), from a prepared DMatrix."""
+        return np.asarray(self.booster.predict(matrix, validate_features=False), dtype=np.float64)
+
+    def contributions(self, X: FloatArray | xgb.DMatrix, exact: bool = True) -> FloatArray:
         """Per-feature log-odds contributions, bias in the last column.
 
         exact: TreeSHAP; otherwise XGBoost's approximation (Saabas), ~100x cheaper.
         """
-        matrix = xgb.DMatrix(self._matrix(X), feature_names=list(self.features.names), missing=np.nan)
-        contributions = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
+        matrix = X if isinstance(X, xgb.DMatrix) else self.matrix(X)
+        contributions = self.booster.predict(
+            matrix, pred_contribs=True, approx_contribs=not exact, validate_features=False
+        )
         return np.asarray(contributions, dtype=np.float64)
 
     def outcomes(self, scores: FloatArray) -> npt.NDArray[np.object_]:

@@ -31,19 +31,25 @@ def top_reasons(
     if k == 0:
         return [[] for _ in range(len(X))]
     top = np.argpartition(-signed, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(signed, top, axis=1), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    # Plain Python values from here: per-element numpy access costs more than the rest.
+    names = features.names
+    values = np.take_along_axis(X, top, axis=1).tolist()
+    pushes = np.take_along_axis(per_feature, top, axis=1).round(4).tolist()
+    keep = (np.take_along_axis(signed, top, axis=1) > 0).tolist()
     out: list[list[Reason]] = []
-    for row, picks in enumerate(top):
-        picks = picks[np.argsort(-signed[row, picks])]
+    for picks, row_values, row_pushes, row_keep in zip(top.tolist(), values, pushes, keep, strict=True):
         out.append(
             [
                 Reason(
-                    feature=features.names[j],
-                    value=None if np.isnan(X[row, j]) else float(X[row, j]),
-                    contribution=round(float(per_feature[row, j]), 4),
-                    text=features.explain(features.names[j], float(X[row, j])),
+                    feature=names[j],
+                    value=None if value != value else value,
+                    contribution=push,
+                    text=features.explain(names[j], value),
                 )
-                for j in picks
-                if signed[row, j] > 0
+                for j, value, push, kept in zip(picks, row_values, row_pushes, row_keep, strict=True)
+                if kept
             ]
         )
     return out

@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -17,35 +17,52 @@ __all__ = ["LiveFeed", "LiveStats"]
 SCORE_BINS = 20
 TIMELINE_SECONDS = 10  # one point of the timeline charts
 TIMELINE_POINTS = 60
-_CLOSED: dict[str, Any] = {}  # sentinel that ends a subscription
+_CLOSED = object()  # sentinel that ends a subscription
 
 
 class LiveFeed:
-    """Fan-out of decision events to async subscribers (SSE), fed from any thread.
+    """Fan-out of decisions to async subscribers (SSE), fed from any thread.
 
-    A slow subscriber loses events rather than slowing the pipeline down.
+    Items are turned into JSON-ready dicts (`encode`) only when someone reads them. At
+    high rates a batch keeps every flagged item (`flagged`) and a sample of `sample`
+    others: a person watching a feed cannot read ten thousand rows a second, and
+    encoding them all would cost more than scoring them. A slow subscriber loses items
+    rather than slowing the pipeline down.
     """
 
-    def __init__(self, recent: int = 100, queue_size: int = 1_000) -> None:
-        self._recent: deque[dict[str, Any]] = deque(maxlen=recent)
-        self._flagged: deque[dict[str, Any]] = deque(maxlen=recent)
-        self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = set()
+    def __init__(
+        self,
+        encode: Callable[[Any], dict[str, Any]] = lambda item: item,
+        flagged: Callable[[Any], bool] = lambda item: False,
+        recent: int = 100,
+        sample: int = 50,
+        queue_size: int = 1_000,
+    ) -> None:
+        self._encode = encode
+        self._is_flagged = flagged
+        self._sample = sample
+        self._recent: deque[Any] = deque(maxlen=recent)
+        self._flagged: deque[Any] = deque(maxlen=recent)
+        self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = set()
         self._lock = threading.Lock()
         self._queue_size = queue_size
         self._closed = False
         self.dropped = 0
 
-    def publish(self, events: list[dict[str, Any]]) -> None:
+    def publish(self, items: list[Any]) -> None:
+        flagged = [item for item in items if self._is_flagged(item)]
+        if len(items) > self._sample:
+            others = [item for item in items if not self._is_flagged(item)][: self._sample]
+            items = others + flagged
         with self._lock:
-            self._recent.extend(events)
-            self._flagged.extend(e for e in events if e.get("outcome") != "approve")
+            self._recent.extend(items)
+            self._flagged.extend(flagged)
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
-            for event in events:
-                try:
-                    loop.call_soon_threadsafe(self._offer, queue, event)
-                except RuntimeError:  # the subscriber's loop is closed
-                    self._drop(loop, queue)
+            try:
+                loop.call_soon_threadsafe(self._offer, queue, items)
+            except RuntimeError:  # the subscriber's loop is closed
+                self._drop(loop, queue)
 
     def close(self) -> None:
         """End every subscription (server shutdown): open streams finish instead of hanging."""
@@ -56,35 +73,37 @@ class LiveFeed:
             with contextlib.suppress(RuntimeError):  # that subscriber's loop is already closed
                 loop.call_soon_threadsafe(queue.put_nowait, _CLOSED)
 
-    def _offer(self, queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
-        try:
-            queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
+    def _offer(self, queue: asyncio.Queue[Any], items: list[Any]) -> None:
+        for item in items:
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.dropped += 1
 
-    def _drop(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def _drop(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
         with self._lock:
             self._subscribers.discard((loop, queue))
 
     def recent(self, flagged_only: bool = False) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._flagged if flagged_only else self._recent)
+            items = list(self._flagged if flagged_only else self._recent)
+        return [self._encode(item) for item in items]
 
     async def subscribe(self, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
-        """Events as they come (after the recent ones, when `replay`), until cancelled."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        """Items as they come (after the recent ones, when `replay`), until the feed closes."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
         key = (asyncio.get_running_loop(), queue)
         with self._lock:
             backlog = list(self._recent) if replay else []
             self._subscribers.add(key)
         try:
-            for event in backlog:
-                yield event
+            for item in backlog:
+                yield self._encode(item)
             while not self._closed:
-                event = await queue.get()
-                if event is _CLOSED:
+                item = await queue.get()
+                if item is _CLOSED:
                     return
-                yield event
+                yield self._encode(item)
         finally:
             self._drop(*key)
 

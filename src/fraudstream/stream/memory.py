@@ -14,6 +14,8 @@ from fraudstream.stream.base import TRANSACTIONS, DeadLetter, Message
 
 __all__ = ["MemoryDeadLetters", "MemorySink", "MemorySource"]
 
+IDLE_WAIT = 0.1  # seconds
+
 
 class MemorySource:
     """A bounded queue of messages; `put` blocks when the worker falls behind (back-pressure)."""
@@ -31,8 +33,10 @@ class MemorySource:
         self._queue.put(Message(value=value, topic=topic, key=key, created_at=time.time()))
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        # Waiting for the first message costs nothing when one comes (get returns at once),
+        # so wait a while: a tight timeout only burns CPU on an idle queue.
         try:
-            first = self._queue.get(timeout=timeout)
+            first = self._queue.get(timeout=max(timeout, IDLE_WAIT))
         except queue.Empty:
             return []
         batch = [first]

@@ -59,6 +59,19 @@ class _Table:
         return None if row is None else self.matrix[row]
 
 
+def _localise(global_rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(distinct state rows of a batch, each event's position among them; -1 stays -1)."""
+    if len(global_rows) <= 64:  # np.unique's overhead dominates small batches
+        positions: dict[int, int] = {}
+        local = [-1 if r < 0 else positions.setdefault(r, len(positions)) for r in global_rows.tolist()]
+        return np.fromiter(positions, np.int64, len(positions)), np.array(local, dtype=np.int64)
+    present = global_rows >= 0
+    source, inverse = np.unique(global_rows[present], return_inverse=True)
+    local_rows = np.full(len(global_rows), -1, dtype=np.int64)
+    local_rows[present] = inverse
+    return source, local_rows
+
+
 @dataclass
 class MemoryWorkspace(Workspace):
     sources: tuple[npt.NDArray[np.int64], ...] = ()  # the state rows the workspace rows came from
@@ -83,12 +96,8 @@ class MemoryState(FeatureState):
         rows, states, sources = [], [], []
         for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True):
             table = self.tables[kind]
-            global_rows = table.rows(ids)
             # Work on a copy of the batch's rows: the state changes only on commit.
-            present = global_rows >= 0
-            source, local = np.unique(global_rows[present], return_inverse=True)
-            local_rows = np.full(len(ids), -1, dtype=np.int64)
-            local_rows[present] = local
+            source, local_rows = _localise(table.rows(ids))
             rows.append(local_rows)
             states.append(table.matrix[source])
             sources.append(source)
