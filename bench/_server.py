@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from _world import CACHE, history
-
 from fraudstream.io import write_frame
 
 

@@ -12,6 +12,7 @@ import argparse
 import time
 
 import numpy as np
+
 from _common import save
 from _server import ServeProcess
 from _world import live_transactions, model

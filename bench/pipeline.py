@@ -14,6 +14,7 @@ is measured at a fixed offered rate (latency) and flat out (throughput).
 from __future__ import annotations
 
 import argparse
+import itertools
 import queue
 import tempfile
 import threading
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from _common import save
 from _server import ServeProcess
 from _world import live_transactions, model
-
 from fraudstream.config import Settings
 from fraudstream.runtime import build_runtime
 from fraudstream.stream import MemorySource
@@ -115,7 +116,7 @@ def main() -> None:
     bodies = [tx.model_dump_json().encode() for tx in transactions]
     # Distinct transactions for every run: a repeated id would be answered from the store.
     cuts = np.cumsum([0, *sizes])
-    runs = [bodies[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    runs = [bodies[a:b] for a, b in itertools.pairwise(cuts)]
 
     result_ours = {
         "at_rate": ours(runs[0], args.rate, trained),

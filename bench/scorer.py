@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from _common import save
 from _world import history, live_transactions, model
-
 from fraudstream.features import MemoryState
 from fraudstream.schema import Outcome
 from fraudstream.scoring import Scorer
@@ -45,7 +45,7 @@ def main() -> None:
             "features": len(trained.features.names),
             "by_batch_size": results,
             "target_transactions_per_s": 20_000,
-            "note": "features + XGBoost inplace_predict + reasons (exact TreeSHAP for flagged, approximate for approved)",
+            "note": "features + XGBoost + reasons (exact TreeSHAP for flagged, approximate for approved)",
             "threads": 1,
             "numpy": np.__version__,
         },
