@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
+from fraudstream.features import Events, FeatureEngine, FeatureSet
 from fraudstream.features.layout import C_MERCHANTS_SLOTS, CUSTOMER_WIDTH
 from fraudstream.schema import Label, Transaction
 from fraudstream.simulate import World, WorldConfig, iter_events
+from tests.features.conftest import StateFactory
 from tests.features.reference import reference_features
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
@@ -99,13 +100,19 @@ def event_streams(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(events)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=6))
-def test_engine_matches_reference_on_generated_streams(stream: pd.DataFrame, cuts: list[int]) -> None:
+def test_engine_matches_reference_on_generated_streams(
+    make_state: StateFactory, stream: pd.DataFrame, cuts: list[int]
+) -> None:
     expected = reference_features(stream)
     if expected.empty:
         return
-    got = run_in_batches(FeatureEngine(FEATURES), to_engine_events(stream), cuts)
+    got = run_in_batches(FeatureEngine(FEATURES, make_state()), to_engine_events(stream), cuts)
     for name in expected.columns:
         np.testing.assert_allclose(
             got[name].to_numpy(),
@@ -117,14 +124,14 @@ def test_engine_matches_reference_on_generated_streams(stream: pd.DataFrame, cut
         )
 
 
-def test_online_replay_equals_offline_history() -> None:
+def test_online_replay_equals_offline_history(make_state: StateFactory) -> None:
     """A replayed stream, in batches of any size, gets exactly the offline features."""
     world = World(WorldConfig(customers=150, merchants=20, seed=8, fraud_rate=0.05, transactions_per_day=3))
     transactions, labels = world.generate(20)
     features = FeatureSet.for_inputs(ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique()))
-    offline = FeatureEngine(features).history(transactions, labels)
+    offline = FeatureEngine(features, make_state()).history(transactions, labels)
 
-    engine = FeatureEngine(features)
+    engine = FeatureEngine(features, make_state())
     rng = np.random.default_rng(0)
     seen: dict[str, Transaction] = {}
     online: list[np.ndarray] = []
@@ -158,7 +165,7 @@ def _tx_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def test_duplicates_change_nothing() -> None:
+def test_duplicates_change_nothing(make_state: StateFactory) -> None:
     rows = [
         {
             "transaction_id": f"t{i}",
@@ -170,7 +177,7 @@ def test_duplicates_change_nothing() -> None:
         for i in range(5)
     ]
     frame = _tx_frame(rows)
-    state = MemoryState()
+    state = make_state()
     engine = FeatureEngine(FEATURES, state)
     first = engine.process(Events.from_frame(frame))
     before = state.row("customer", "c")
@@ -183,19 +190,19 @@ def test_duplicates_change_nothing() -> None:
     assert within[:, count].tolist() == [5, 6, 6]  # a copy inside one batch is folded once
 
 
-def test_label_counts_only_after_it_was_reported() -> None:
+def test_label_counts_only_after_it_was_reported(make_state: StateFactory) -> None:
     tx = [{"transaction_id": f"t{i}", "ts": BASE + i * HOUR, "amount": 5.0, "merchant_id": "m"} for i in range(6)]
     transactions = _tx_frame(tx)
     reported = transactions["timestamp"].iloc[3]
     labels = pd.DataFrame({"transaction_id": ["t0"], "is_fraud": [True], "reported_at": [reported]})
-    got = pd.DataFrame(FeatureEngine(FEATURES).history(transactions, labels), columns=FEATURES.names)
+    got = pd.DataFrame(FeatureEngine(FEATURES, make_state()).history(transactions, labels), columns=FEATURES.names)
     # t3 is at the very moment the label was reported: it must not see it; t4 must.
     assert got["merchant_fraud_rate_7d"].iloc[3] == 0.0
     assert got["merchant_fraud_rate_7d"].iloc[4] == pytest.approx(1 / 4)
     assert got["merchant_fraud_rate_7d"].iloc[5] == pytest.approx(1 / 5)
 
 
-def test_state_is_bounded_and_windows_expire() -> None:
+def test_state_is_bounded_and_windows_expire(make_state: StateFactory) -> None:
     tx = [
         {
             "transaction_id": f"t{i}",
@@ -206,7 +213,7 @@ def test_state_is_bounded_and_windows_expire() -> None:
         }
         for i in range(120)
     ]
-    state = MemoryState()
+    state = make_state()
     got = pd.DataFrame(FeatureEngine(FEATURES, state).history(_tx_frame(tx)), columns=FEATURES.names)
     row = state.row("customer", "c")
     assert row is not None and row.shape == (CUSTOMER_WIDTH,)
@@ -215,7 +222,7 @@ def test_state_is_bounded_and_windows_expire() -> None:
     assert got["customer_seconds_since_previous"].iloc[-1] == 86_400
 
 
-def test_distinct_counts_saturate_at_table_capacity() -> None:
+def test_distinct_counts_saturate_at_table_capacity(make_state: StateFactory) -> None:
     n = C_MERCHANTS_SLOTS + 10
     tx = [
         {
@@ -242,19 +249,21 @@ def test_distinct_counts_saturate_at_table_capacity() -> None:
             "merchant_id": f"m{n - 1}",
         },
     ]
-    got = pd.DataFrame(FeatureEngine(FEATURES).history(_tx_frame(tx)), columns=FEATURES.names)
+    got = pd.DataFrame(FeatureEngine(FEATURES, make_state()).history(_tx_frame(tx)), columns=FEATURES.names)
     assert got["customer_distinct_merchants_24h"].iloc[n - 1] == C_MERCHANTS_SLOTS
     assert got["customer_new_merchant"].iloc[n] == 1.0  # m0 was evicted as the least recent
     assert got["customer_new_merchant"].iloc[n + 1] == 0.0
 
 
-def test_late_event_sees_only_what_came_before_its_bucket() -> None:
+def test_late_event_sees_only_what_came_before_its_bucket(make_state: StateFactory) -> None:
     rows = [
         {"transaction_id": "a", "ts": BASE, "amount": 1.0, "customer_id": "c"},
         {"transaction_id": "b", "ts": BASE + 5 * HOUR, "amount": 2.0, "customer_id": "c"},
         {"transaction_id": "late", "ts": BASE + 2 * HOUR, "amount": 4.0, "customer_id": "c"},
     ]
-    got = pd.DataFrame(FeatureEngine(FEATURES).process(Events.from_frame(_tx_frame(rows))), columns=FEATURES.names)
+    got = pd.DataFrame(
+        FeatureEngine(FEATURES, make_state()).process(Events.from_frame(_tx_frame(rows))), columns=FEATURES.names
+    )
     late = got.iloc[2]
     assert late["customer_count_24h"] == 1  # "b" is in a later bucket: excluded
     assert np.isnan(late["customer_seconds_since_previous"])  # the latest known payment is later
@@ -282,7 +291,7 @@ def test_feature_set_round_trips_and_rejects_unknown_features() -> None:
         FeatureSet.for_inputs([], extras=["amount"])
 
 
-def test_ties_are_broken_by_arrival_order() -> None:
+def test_ties_are_broken_by_arrival_order(make_state: StateFactory) -> None:
     rows = [
         {
             "transaction_id": "a",
@@ -309,7 +318,7 @@ def test_ties_are_broken_by_arrival_order() -> None:
             "longitude": -74.0,
         },
     ]
-    got = pd.DataFrame(FeatureEngine(FEATURES).history(_tx_frame(rows)), columns=FEATURES.names)
+    got = pd.DataFrame(FeatureEngine(FEATURES, make_state()).history(_tx_frame(rows)), columns=FEATURES.names)
     assert got["customer_count_1h"].tolist() == [0, 1, 2]  # "b" sees "a": same time, arrived first
     # The previous payment is "b", the later arrival of the two.
     assert got["customer_distance_previous_km"].iloc[2] == pytest.approx(0.0)

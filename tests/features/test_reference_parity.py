@@ -8,6 +8,7 @@ import pytest
 
 from fraudstream.features import FeatureEngine, FeatureSet
 from fraudstream.simulate import World, WorldConfig
+from tests.features.conftest import StateFactory
 from tests.features.reference import history_to_events, reference_features
 
 ALL_INPUTS = ["customer", "merchant", "terminal", "device", "location", "channel", "category"]
@@ -31,12 +32,14 @@ def small_history() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_engine_matches_reference_on_simulated_history(
-    small_history: tuple[pd.DataFrame, pd.DataFrame],
+    make_state: StateFactory, small_history: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     transactions, labels = small_history
     assert len(transactions) > 4_000 and len(labels) > 250
     features = FeatureSet.for_inputs(ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique()))
-    got = pd.DataFrame(FeatureEngine(features).history(transactions, labels), columns=features.names)
+    # Small batches: with Redis, every batch is a real read and merge.
+    engine = FeatureEngine(features, make_state())
+    got = pd.DataFrame(engine.history(transactions, labels, batch=500), columns=features.names)
     expected = reference_features(history_to_events(transactions, labels))
     assert (got["merchant_fraud_rate_30d"] > 0).any(), "labels must reach the features"
     assert_features_match(got, expected)

@@ -20,6 +20,7 @@ so are exact up to ``k`` (then they saturate at ``k``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -29,6 +30,10 @@ __all__ = [
     "CUSTOMER_WIDTH",
     "DEVICE_WIDTH",
     "SHOP_WIDTH",
+    "SPECS",
+    "Ring",
+    "RowSpec",
+    "Table",
     "empty_rows",
 ]
 
@@ -127,3 +132,51 @@ _EMPTY = {
 def empty_rows(kind: str, n: int) -> npt.NDArray[np.float64]:
     """`n` fresh rows for entities of `kind` (customer, shop or device)."""
     return np.tile(_EMPTY[kind], (n, 1))
+
+
+# -- the same layouts, described for backends that merge rows (Redis) --------------
+
+
+@dataclass(frozen=True)
+class Ring:
+    offset: int
+    slots: int
+    stride: int  # cells per slot: the tag, then the stats
+    max_cell: int  # cell of the slot merged by max (-1: none); the others add up
+
+
+@dataclass(frozen=True)
+class Table:
+    offset: int
+    slots: int  # (key, last seen) pairs
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    width: int
+    last: bool  # the customer's "latest transaction" header (cells 0..3)
+    rings: tuple[Ring, ...]
+    tables: tuple[Table, ...]
+
+
+AMOUNT_MAX_CELL: Final = 4  # [tag, count, sum, sum of squares, max]
+
+SPECS: Final = {
+    "customer": RowSpec(
+        CUSTOMER_WIDTH,
+        True,
+        (
+            Ring(C_R5M, C_R5M_SLOTS, 1 + AMOUNT_STATS, AMOUNT_MAX_CELL),
+            Ring(C_R1H, C_R1H_SLOTS, 1 + AMOUNT_STATS, AMOUNT_MAX_CELL),
+            Ring(C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, AMOUNT_MAX_CELL),
+        ),
+        (Table(C_MERCHANTS, C_MERCHANTS_SLOTS), Table(C_DEVICES, C_DEVICES_SLOTS)),
+    ),
+    "shop": RowSpec(
+        SHOP_WIDTH,
+        False,
+        (Ring(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, -1), Ring(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, -1)),
+        (),
+    ),
+    "device": RowSpec(DEVICE_WIDTH, False, (), (Table(V_CUSTOMERS, V_CUSTOMERS_SLOTS),)),
+}
