@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,12 +20,12 @@ from rich.table import Table
 
 from fraudstream import __version__
 from fraudstream.config import Settings
-from fraudstream.io import FrameWriter, labels_path_for
+from fraudstream.io import FrameWriter, labels_path_for, read_frame
 from fraudstream.io.dataset import PRESETS, BadDataError, Dataset, load_dataset, parse_mapping
 from fraudstream.io.files import UnsupportedFormatError, file_format
 from fraudstream.logs import configure_logging
 from fraudstream.schema import json_schemas
-from fraudstream.simulate import SCENARIOS, World, WorldConfig
+from fraudstream.simulate import SCENARIOS, World, WorldConfig, iter_events
 
 __all__ = ["app", "main"]
 
@@ -237,14 +239,35 @@ def serve(
         typer.Option("--warm", help="A history to warm the in-memory feature state with (fraudstream files)."),
     ] = None,
     warm_labels: Annotated[Path | None, typer.Option("--warm-labels", help="Labels of the --warm history.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Stream worker threads.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Stream worker threads (one consumer each).")] = 1,
+    source: Annotated[
+        str | None, typer.Option("--source", help="memory (in-process) or kafka [env FRAUDSTREAM_SOURCE].")
+    ] = None,
+    brokers: Annotated[
+        str | None, typer.Option("--brokers", help="Kafka bootstrap servers [env FRAUDSTREAM_KAFKA_BROKERS].")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Kafka consumer group [default: fraudstream].")] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis", help="Redis URL for shared feature state [env FRAUDSTREAM_REDIS_URL].")
+    ] = None,
+    api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API and dashboard.")] = True,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
     from fraudstream.server import Server
 
-    overrides: dict[str, Any] = {"model_path": model, "host": host, "port": port, "database_url": database}
-    settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    overrides: dict[str, Any] = {
+        "model_path": model,
+        "host": host,
+        "port": port,
+        "database_url": database,
+        "source": source,
+        "kafka_brokers": brokers,
+        "kafka_group": group,
+        "redis_url": redis_url,
+    }
+    with _user_errors():
+        settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
     with _user_errors():
         runtime = build_runtime(settings, workers=workers)
         if warm is not None:
@@ -252,10 +275,76 @@ def serve(
             runtime.service.model.check_inputs(dataset.inputs, dataset.extras)
             with err.status(f"warming feature state with {len(dataset.transactions):,} transactions"):
                 runtime.service.scorer.engine.history(dataset.transactions, dataset.labels)
+    signal.signal(signal.SIGTERM, _interrupt)  # docker stop, kubernetes: finish the batch, commit, exit
+    if not api:
+        console.print(
+            f"fraudstream {__version__}: {workers} worker(s) on {settings.source}, "
+            f"model {runtime.service.scorer.version}"
+        )
+        runtime.start()
+        try:
+            while runtime.workers_alive or not runtime.workers:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runtime.stop()
+        console.print("stopped cleanly")
+        return
     server = Server(runtime, settings.host, settings.port)
     server.start()
     console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] on {server.url}")
     server.serve_until_interrupted()
+    console.print("stopped cleanly")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def produce(
+    brokers: Annotated[str, typer.Option("--brokers", help="Kafka bootstrap servers.")],
+    from_file: Annotated[
+        Path | None, typer.Option("--from", help="A history in fraudstream's columns (e.g. from `simulate`).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Its labels, sent when they were reported.")] = None,
+    simulate_world: Annotated[bool, typer.Option("--simulate", help="Send a simulated world's traffic.")] = False,
+    customers: Annotated[int, typer.Option(min=1, help="Simulated customers.")] = 5_000,
+    merchants: Annotated[int, typer.Option(min=1, help="Simulated merchants.")] = 500,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    rate: Annotated[float, typer.Option(min=0.0, help="Events per second (0: as fast as possible).")] = 100.0,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many transactions.")] = None,
+    topic: Annotated[str, typer.Option("--topic")] = "transactions",
+    labels_topic: Annotated[str, typer.Option("--labels-topic")] = "labels",
+) -> None:
+    """Send transactions (keyed by customer id) and labels to Kafka."""
+    from fraudstream.simulate.stream import events_from_frames, paced
+    from fraudstream.stream.kafka import KafkaSettings
+    from fraudstream.stream.produce import produce_events
+
+    if simulate_world == (from_file is not None):
+        raise typer.BadParameter("give either --simulate or --from PATH", param_hint="--simulate / --from")
+    settings = KafkaSettings(brokers=brokers, transactions_topic=topic, labels_topic=labels_topic)
+    with _user_errors():
+        if from_file is not None:
+            history = read_frame(from_file)
+            label_frame = read_frame(labels) if labels else None
+            events = paced(events_from_frames(history, label_frame), rate or None, time.monotonic, time.sleep)
+        else:
+            world = World(WorldConfig(customers=customers, merchants=merchants, seed=seed))
+            events = iter_events(world, rate=rate or None)
+        with err.status("producing") as status:
+            done = produce_events(
+                events,
+                settings,
+                limit=count,
+                progress=lambda p: status.update(f"produced {p.transactions:,} transactions, {p.labels:,} labels"),
+            )
+    console.print(
+        f"produced {done.transactions:,} transactions and {done.labels:,} labels to {brokers} "
+        f"in {done.seconds:.1f} s ({(done.transactions + done.labels) / max(done.seconds, 1e-9):,.0f}/s)"
+    )
 
 
 # -- data options shared by train and evaluate ----------------------------------------

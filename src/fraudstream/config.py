@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,23 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1_000, ge=1, description="Most transactions in one POST /v1/score.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
+
+    # feature state: in memory unless a Redis URL is given
+    redis_url: str | None = Field(None, description="redis://host:port/db for shared feature state.")
+    state_prefix: str = Field("fs", description="Key prefix of the feature state in Redis.")
+    dedup_ttl_hours: float = Field(168.0, gt=0, description="How long a redelivered event is recognised.")
+
+    # stream source
+    source: Literal["memory", "kafka"] = "memory"
+    kafka_brokers: str = "localhost:9092"
+    kafka_group: str = "fraudstream"
+    kafka_transactions_topic: str = "transactions"
+    kafka_labels_topic: str = "labels"
+    kafka_decisions_topic: str = "decisions"
+    kafka_dead_letter_topic: str = "transactions.dlq"
+    kafka_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Extra librdkafka settings (JSON), e.g. security or timeouts."
+    )
 
     # stream worker
     worker_batch_size: int = Field(500, ge=1)

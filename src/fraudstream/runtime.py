@@ -27,20 +27,36 @@ class Runtime:
 
     settings: Settings
     service: DecisionService
-    source: Source
-    dead_letters: DeadLetterSink
     workers: list[StreamWorker] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def source(self) -> Source:
+        """The first worker's source (the only one with the in-process transport)."""
+        return self.workers[0].source
+
+    @property
+    def dead_letters(self) -> DeadLetterSink:
+        return self.workers[0].dead_letters
+
+    def lag(self) -> int | None:
+        lags = [w.source.lag() for w in self.workers]
+        return None if any(lag is None for lag in lags) else sum(lag for lag in lags if lag is not None)
 
     def start(self) -> None:
         self._threads = [worker.start() for worker in self.workers]
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Each worker finishes its batch (stored, published, committed), then closes its source."""
         for worker in self.workers:
             worker.stop.set()
         for thread in self._threads:
             thread.join(timeout)
-        self.source.close()
+        closed = set()
+        for worker in self.workers:
+            if id(worker.source) not in closed:
+                worker.source.close()
+                closed.add(id(worker.source))
 
     @property
     def workers_alive(self) -> bool:
@@ -57,6 +73,7 @@ def build_runtime(
     sinks: list[DecisionSink] | None = None,
     workers: int = 1,
 ) -> Runtime:
+    """Everything `settings` describe; tests and the demo pass their own model, state or source."""
     if model is None:
         if settings.model_path is None:
             raise ModelLoadError(
@@ -64,25 +81,68 @@ def build_runtime(
             )
         model = Model.load(settings.model_path)
     store = Store(settings.database)
-    scorer = Scorer(model, state if state is not None else MemoryState(), n_reasons=settings.n_reasons)
+    if state is None:
+        state = _state(settings)
+    scorer = Scorer(model, state, n_reasons=settings.n_reasons)
     service = DecisionService(scorer, store)
-    source = source if source is not None else MemorySource()
-    dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
-    runtime = Runtime(settings=settings, service=service, source=source, dead_letters=dead_letters)
+    if source is None and settings.source == "kafka":
+        transports = [_kafka(settings) for _ in range(workers)]
+    else:
+        # The in-process transport: one queue that every worker thread reads.
+        shared = source if source is not None else MemorySource()
+        letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
+        transports = [(shared, letters, list(sinks or [])) for _ in range(workers)]
+    runtime = Runtime(settings=settings, service=service)
     runtime.workers = [
         StreamWorker(
-            source,
+            worker_source,
             service,
-            dead_letters,
-            sinks or [],
+            worker_letters,
+            worker_sinks,
             batch_size=settings.worker_batch_size,
             max_wait=settings.worker_max_wait_ms / 1000,
             max_message_bytes=settings.max_message_bytes,
         )
-        for _ in range(workers)
+        for worker_source, worker_letters, worker_sinks in transports
     ]
     log.info(
         "runtime ready",
-        extra={"model": model.version, "database": store.engine.url.render_as_string(hide_password=True)},
+        extra={
+            "model": model.version,
+            "database": store.engine.url.render_as_string(hide_password=True),
+            "state": type(state).__name__,
+            "source": settings.source if source is None else type(source).__name__,
+            "workers": workers,
+        },
     )
     return runtime
+
+
+def _state(settings: Settings) -> FeatureState:
+    if settings.redis_url is None:
+        return MemoryState()
+    try:
+        from fraudstream.features.state.redis import RedisState
+    except ImportError:
+        raise RuntimeError("Redis feature state needs redis-py: pip install 'fraudstream[redis]'") from None
+
+    return RedisState(settings.redis_url, prefix=settings.state_prefix, dedup_ttl_s=settings.dedup_ttl_hours * 3600)
+
+
+def _kafka(settings: Settings) -> tuple[Source, DeadLetterSink, list[DecisionSink]]:
+    """One consumer per worker (the group splits the partitions), with its own producers."""
+    try:
+        from fraudstream.stream.kafka import KafkaDeadLetters, KafkaDecisionSink, KafkaSettings, KafkaSource
+    except ImportError:
+        raise RuntimeError("--source kafka needs confluent-kafka: pip install 'fraudstream[kafka]'") from None
+
+    kafka = KafkaSettings(
+        brokers=settings.kafka_brokers,
+        group_id=settings.kafka_group,
+        transactions_topic=settings.kafka_transactions_topic,
+        labels_topic=settings.kafka_labels_topic,
+        decisions_topic=settings.kafka_decisions_topic,
+        dead_letter_topic=settings.kafka_dead_letter_topic,
+        client=dict(settings.kafka_options),
+    )
+    return KafkaSource(kafka), KafkaDeadLetters(kafka), [KafkaDecisionSink(kafka)]

@@ -58,7 +58,7 @@ def stats(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
         **service.stats.snapshot(),
         "model_version": service.scorer.version,
         "thresholds": {"review": service.model.thresholds.review, "decline": service.model.thresholds.decline},
-        "lag": runtime.source.lag(),
+        "lag": runtime.lag(),
         "workers_alive": runtime.workers_alive,
         "subscribers": service.feed.subscribers,
     }

@@ -236,11 +236,11 @@ class RedisState(FeatureState):
         per_kind: list[tuple[list[str], npt.NDArray[np.int64]]] = []
         for ids in events.entities():
             positions: dict[str, int] = {}
-            rows = np.array(
+            local = np.array(
                 [-1 if entity is None else positions.setdefault(entity, len(positions)) for entity in ids.tolist()],
                 dtype=np.int64,
             )
-            per_kind.append((list(positions), rows))
+            per_kind.append((list(positions), local))
         pipe = self.client.pipeline(transaction=False)
         pipe.mget([self._seen_key(int(k)) for k in keys[candidates]] or [b"-"])
         for (kind, _), (entities, _) in zip(ENTITY_KINDS, per_kind, strict=True):
@@ -248,7 +248,10 @@ class RedisState(FeatureState):
         seen, *blobs = pipe.execute()
         if len(candidates):
             fold[candidates[[value is not None for value in seen]]] = False
-        states, rows, originals, redis_keys = [], [], [], []
+        states: list[FloatMatrix] = []
+        rows: list[npt.NDArray[np.int64]] = []
+        originals: list[FloatMatrix] = []
+        redis_keys: list[list[bytes]] = []
         for (kind, layout), (entities, local), found in zip(ENTITY_KINDS, per_kind, blobs, strict=True):
             matrix = empty_rows(layout, len(entities))
             for i, blob in enumerate(found[: len(entities)]):
@@ -296,7 +299,7 @@ class RedisState(FeatureState):
 
     def row(self, kind: str, entity: str) -> npt.NDArray[np.float64] | None:
         """The stored row of one entity, for inspection and tests."""
-        blob = self.client.get(self._key(kind, entity))
+        blob: Any = self.client.get(self._key(kind, entity))
         return None if blob is None else np.frombuffer(blob, dtype="<f8").copy()
 
     def clear(self) -> int:

@@ -1,0 +1,205 @@
+"""The Kafka transport (confluent-kafka): a consumer-group source, a decisions sink, a dead-letter sink.
+
+- Source: `transactions` and `labels` topics, one consumer group, manual commits: the
+  worker commits a batch's offsets only after its decisions reached the store and every
+  sink. Rebalance callbacks run inside `poll`, i.e. between batches, when nothing is in
+  flight: a revoked partition has nothing uncommitted to lose.
+- Decisions: produced to `decisions` keyed by customer id (one customer's decisions stay
+  ordered), idempotent producer, acks=all; `write` returns once the broker acknowledged
+  every message of the batch.
+- Dead letters: the raw payload to `transactions.dlq`, with the reason, the detail and
+  where it came from in the headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from fraudstream.schema import Decision, Transaction
+from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message
+
+__all__ = ["KafkaDeadLetters", "KafkaDecisionSink", "KafkaSettings", "KafkaSource"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    brokers: str
+    group_id: str = "fraudstream"
+    transactions_topic: str = "transactions"
+    labels_topic: str = "labels"
+    decisions_topic: str = "decisions"
+    dead_letter_topic: str = "transactions.dlq"
+    #: Extra librdkafka settings for consumers and producers (security, timeouts, ...).
+    client: dict[str, Any] = field(default_factory=dict)
+    flush_timeout_s: float = 30.0
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+class KafkaSource:
+    def __init__(
+        self, settings: KafkaSettings, on_revoke: Callable[[list[TopicPartition]], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self._topics = {settings.transactions_topic: TRANSACTIONS, settings.labels_topic: LABELS}
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.brokers,
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+                **settings.client,
+            }
+        )
+        self._on_revoke = on_revoke
+        self.assignment: list[TopicPartition] = []
+        self._lag: int | None = None
+        self._lag_at = 0.0
+        self._lock = threading.Lock()
+        self.consumer.subscribe(list(self._topics), on_assign=self._assigned, on_revoke=self._revoked)
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment = list(partitions)
+        log.info("partitions assigned", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Called inside poll, between batches: the last batch is committed already.
+        log.info("partitions revoked", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
+        if self._on_revoke is not None:
+            self._on_revoke(partitions)
+        self.assignment = []
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        out: list[Message] = []
+        for raw in self.consumer.consume(num_messages=max_messages, timeout=timeout):
+            error = raw.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("consumer error: %s", error)
+                continue
+            _, stamp = raw.timestamp()
+            topic = raw.topic() or ""
+            out.append(
+                Message(
+                    value=raw.value() or b"",
+                    topic=self._topics.get(topic, topic),
+                    key=raw.key(),
+                    created_at=stamp / 1000 if stamp > 0 else None,
+                    handle=(raw.topic(), raw.partition(), raw.offset()),
+                )
+            )
+        return out
+
+    def commit(self, messages: Sequence[Message]) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for message in messages:
+            topic, partition, offset = message.handle
+            latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
+        if latest:
+            offsets = [TopicPartition(t, p, o + 1) for (t, p), o in latest.items()]
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def lag(self) -> int | None:
+        """Messages behind the end of the assigned partitions (refreshed every 5 s: it asks the broker)."""
+        now = time.monotonic()
+        if now - self._lag_at < 5.0:
+            return self._lag
+        self._lag_at = now
+        try:
+            total = 0
+            for tp in self.consumer.position(self.assignment):
+                _, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                total += max(0, high - tp.offset) if tp.offset >= 0 else high
+            self._lag = total
+        except KafkaException as exc:
+            log.debug("lag unknown: %s", exc)
+        return self._lag
+
+    def close(self) -> None:
+        with self._lock:
+            self.consumer.close()
+
+
+class _Producing:
+    """A producer whose `flush` fails loudly if any message of the batch was not delivered."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.brokers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                **settings.client,
+            }
+        )
+        self._errors: list[KafkaError] = []
+
+    def _delivered(self, error: KafkaError | None, _message: Any) -> None:
+        if error is not None:
+            self._errors.append(error)
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+                return
+            except BufferError:  # the local queue is full: let it drain
+                self.producer.poll(0.05)
+
+    def flush(self) -> None:
+        remaining = self.producer.flush(self.settings.flush_timeout_s)
+        errors, self._errors = self._errors, []
+        if remaining or errors:
+            raise DeliveryError(f"{remaining} messages not delivered, {len(errors)} failed: {errors[:3]}")
+
+
+class KafkaDecisionSink:
+    name = "kafka"
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._out = _Producing(settings)
+        self.topic = settings.decisions_topic
+
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> None:
+        for tx, decision in decisions:
+            self._out.produce(self.topic, decision.model_dump_json().encode(), key=tx.customer_id.encode())
+        self._out.flush()
+
+
+class KafkaDeadLetters:
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._out = _Producing(settings)
+        self.topic = settings.dead_letter_topic
+
+    def write(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            message = letter.message
+            source = message.handle or ("", -1, -1)
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("error", letter.reason.encode()),
+                ("detail", letter.detail.encode()[:4_000]),
+                ("source", f"{source[0]}[{source[1]}]@{source[2]}".encode()),
+            ]
+            self._out.produce(self.topic, message.value, key=message.key, headers=headers)
+        self._out.flush()
