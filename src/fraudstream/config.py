@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     kafka_decisions_topic: str = "decisions"
     kafka_dead_letter_topic: str = "transactions.dlq"
     kafka_options: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Extra librdkafka settings (JSON), e.g. security or timeouts."
+        default_factory=dict, description="Extra librdkafka settings for every client (JSON), e.g. security."
+    )
+    kafka_consumer_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Extra librdkafka settings for consumers (JSON), e.g. group timeouts."
     )
 
     # stream worker

@@ -54,9 +54,11 @@ class Runtime:
             thread.join(timeout)
         closed = set()
         for worker in self.workers:
-            if id(worker.source) not in closed:
-                worker.source.close()
-                closed.add(id(worker.source))
+            for part in (worker.source, worker.dead_letters, *worker.sinks):
+                close = getattr(part, "close", None)
+                if close is not None and id(part) not in closed:
+                    close()
+                    closed.add(id(part))
 
     @property
     def workers_alive(self) -> bool:
@@ -144,5 +146,6 @@ def _kafka(settings: Settings) -> tuple[Source, DeadLetterSink, list[DecisionSin
         decisions_topic=settings.kafka_decisions_topic,
         dead_letter_topic=settings.kafka_dead_letter_topic,
         client=dict(settings.kafka_options),
+        consumer=dict(settings.kafka_consumer_options),
     )
     return KafkaSource(kafka), KafkaDeadLetters(kafka), [KafkaDecisionSink(kafka)]

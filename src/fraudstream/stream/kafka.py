@@ -40,6 +40,8 @@ class KafkaSettings:
     dead_letter_topic: str = "transactions.dlq"
     #: Extra librdkafka settings for consumers and producers (security, timeouts, ...).
     client: dict[str, Any] = field(default_factory=dict)
+    #: Extra librdkafka settings for consumers only (group timeouts, fetch waits, ...).
+    consumer: dict[str, Any] = field(default_factory=dict)
     flush_timeout_s: float = 30.0
 
 
@@ -61,6 +63,7 @@ class KafkaSource:
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
                 **settings.client,
+                **settings.consumer,
             }
         )
         self._on_revoke = on_revoke
@@ -167,6 +170,9 @@ class _Producing:
             except BufferError:  # the local queue is full: let it drain
                 self.producer.poll(0.05)
 
+    def close(self) -> None:
+        self.producer.flush(self.settings.flush_timeout_s)
+
     def flush(self) -> None:
         remaining = self.producer.flush(self.settings.flush_timeout_s)
         errors, self._errors = self._errors, []
@@ -186,6 +192,9 @@ class KafkaDecisionSink:
             self._out.produce(self.topic, decision.model_dump_json().encode(), key=tx.customer_id.encode())
         self._out.flush()
 
+    def close(self) -> None:
+        self._out.close()
+
 
 class KafkaDeadLetters:
     def __init__(self, settings: KafkaSettings) -> None:
@@ -203,3 +212,6 @@ class KafkaDeadLetters:
             ]
             self._out.produce(self.topic, message.value, key=message.key, headers=headers)
         self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()

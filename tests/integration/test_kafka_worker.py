@@ -1,0 +1,148 @@
+"""Kafka in, Kafka out, Redis state, PostgreSQL decisions: delivery, dead letters, outages, scale-out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from redis import Redis
+
+from fraudstream.features.state.redis import RedisState
+from fraudstream.model.artifact import Model
+from fraudstream.runtime import Runtime
+from fraudstream.schema import Transaction
+from fraudstream.store import Store
+from fraudstream.stream import Backoff
+from tests.integration.conftest import assert_same_state, decided_count, reference_state, send
+from tests.kafka_broker import read_topic
+from tests.services import POSTGRES_URL, REDIS_URL
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.services
+
+
+def run_until(runtime: Runtime, done: Callable[[], bool], timeout: float = 90.0) -> None:
+    runtime.start()
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the workers did not finish in time"
+        assert runtime.workers_alive, "a worker died"
+        time.sleep(0.1)
+
+
+def test_every_transaction_decided_once_published_and_committed(
+    kafka_runtime: Callable[..., Runtime],
+    brokers: str,
+    topics: dict[str, str],
+    postgres_url: str,
+    stream_transactions: list[Transaction],
+    trained_model: Model,
+) -> None:
+    sample = stream_transactions[:800]
+    send(brokers, topics, sample)
+    bad = Producer({"bootstrap.servers": brokers})
+    poison = {
+        "invalid_json": b"{not json",
+        "missing_field": json.dumps({"transaction_id": "x1", "amount": 3}).encode(),
+        "wrong_type": json.dumps(
+            {**json.loads(sample[0].model_dump_json()), "transaction_id": "x2", "amount": "lots"}
+        ).encode(),
+        "huge": b'{"transaction_id": "x3", "pad": "' + b"x" * 200_000 + b'"}',
+    }
+    for value in poison.values():
+        bad.produce(topics["transactions"], value=value, key=b"poison")
+    bad.flush(10)
+    runtime = kafka_runtime()
+    run_until(runtime, lambda: runtime.workers[0].processed >= len(sample) + len(poison))
+    runtime.stop()
+
+    assert decided_count(postgres_url) == len(sample)
+    published = read_topic(brokers, topics["decisions"], len(sample))
+    ids = [json.loads(m.value())["transaction_id"] for m in published]
+    assert set(ids) == {t.transaction_id for t in sample}
+    assert all(m.key() == json.loads(m.value())["customer_id"].encode() for m in published)
+    letters = read_topic(brokers, topics["dlq"], len(poison))
+    reasons = sorted(dict(m.headers())["error"].decode() for m in letters)
+    assert reasons == sorted(["invalid_json", "invalid_transaction", "invalid_transaction", "too_large"])
+    assert any(b"amount" in dict(m.headers())["detail"] for m in letters)
+    # Everything was committed: a new worker in the group finds nothing to do.
+    again = kafka_runtime()
+    again.start()
+    time.sleep(4)
+    assert again.workers[0].processed == 0
+    again.stop()
+    compared = assert_same_state(
+        RedisState(REDIS_URL, prefix=runtime.settings.state_prefix), reference_state(trained_model, sample)
+    )
+    assert compared > 500
+
+
+def test_database_and_redis_outages_are_retried_without_loss(
+    kafka_runtime: Callable[..., Runtime],
+    brokers: str,
+    topics: dict[str, str],
+    postgres_url: str,
+    redis_prefix: str,
+    stream_transactions: list[Transaction],
+    trained_model: Model,
+) -> None:
+    redis_proxy = TcpProxy("127.0.0.1", Redis.from_url(REDIS_URL).connection_pool.connection_kwargs["port"])
+    pg_proxy = TcpProxy("127.0.0.1", 5432)
+    pg_url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg_proxy.port}")
+    assert pg_url != postgres_url, POSTGRES_URL
+    client = Redis(host="127.0.0.1", port=redis_proxy.port, db=15, socket_timeout=1, socket_connect_timeout=1)
+    state = RedisState(client, prefix=redis_prefix)
+    runtime = kafka_runtime(state=state, database_url=pg_url, worker_batch_size=50)
+    runtime.workers[0].backoff = Backoff(first=0.05, longest=0.5)
+    sample = stream_transactions[:1_200]
+    send(brokers, topics, sample[:600])
+    run_until(runtime, lambda: decided_count(postgres_url) >= 200)
+    for proxy in (pg_proxy, redis_proxy):  # PostgreSQL away, then Redis away, mid-stream
+        proxy.cut()
+        send(brokers, topics, sample[600:900] if proxy is pg_proxy else sample[900:])
+        time.sleep(2.0)
+        proxy.restore()
+    deadline = time.monotonic() + 90
+    while decided_count(postgres_url) < len(sample):
+        assert time.monotonic() < deadline, f"{decided_count(postgres_url)} of {len(sample)} decided"
+        time.sleep(0.2)
+    runtime.stop()
+    metrics = runtime.service.metrics.exposition().decode()
+    assert "fraudstream_sink_retries_total" in metrics and 'sink="decide"' in metrics
+    published = {json.loads(m.value())["transaction_id"] for m in read_topic(brokers, topics["decisions"], len(sample))}
+    assert published == {t.transaction_id for t in sample}
+    assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))
+
+
+def test_two_workers_split_the_partitions_and_match_one(
+    kafka_runtime: Callable[..., Runtime],
+    brokers: str,
+    topics: dict[str, str],
+    postgres_url: str,
+    redis_prefix: str,
+    stream_transactions: list[Transaction],
+    trained_model: Model,
+) -> None:
+    sample = stream_transactions
+    runtime = kafka_runtime(workers=2, worker_batch_size=100)
+    send(brokers, topics, sample)
+    run_until(runtime, lambda: decided_count(postgres_url) >= len(sample))
+    assignments = [{(p.topic, p.partition) for p in w.source.assignment} for w in runtime.workers]  # type: ignore[attr-defined]
+    runtime.stop()
+    assert all(assignments) and not (assignments[0] & assignments[1])
+    assert sum(w.processed for w in runtime.workers) == len(sample)  # each event processed once
+    assert all(w.processed > 0 for w in runtime.workers)
+    store = Store(postgres_url, migrate=False)
+    assert len(store.decisions_for([t.transaction_id for t in sample])) == len(sample)
+    assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))
+
+
+def _decisions_by_id(messages: list[Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in messages:
+        out.setdefault(json.loads(m.value())["transaction_id"], []).append(m.value().decode())
+    return out
