@@ -251,6 +251,9 @@ def serve(
         str | None, typer.Option("--redis", help="Redis URL for shared feature state [env FRAUDSTREAM_REDIS_URL].")
     ] = None,
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API and dashboard.")] = True,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus /metrics port with --no-api.")
+    ] = 9100,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
@@ -281,6 +284,9 @@ def serve(
             f"fraudstream {__version__}: {workers} worker(s) on {settings.source}, "
             f"model {runtime.service.scorer.version}"
         )
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host, registry=runtime.service.metrics.registry)
         runtime.start()
         try:
             while runtime.workers_alive or not runtime.workers:
@@ -296,6 +302,29 @@ def serve(
     console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] on {server.url}")
     server.serve_until_interrupted()
     console.print("stopped cleanly")
+
+
+@app.command()
+def topics(
+    brokers: Annotated[str, typer.Option("--brokers", help="Kafka bootstrap servers.")],
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the transactions and decisions topics.")] = 12,
+    replication: Annotated[int, typer.Option(min=1, help="Replication factor.")] = 1,
+) -> None:
+    """Create fraudstream's Kafka topics (transactions, labels, decisions, dead letters) if missing."""
+    from fraudstream.stream.kafka import KafkaSettings, ensure_topics
+
+    settings = Settings()
+    kafka = KafkaSettings(
+        brokers=brokers,
+        transactions_topic=settings.kafka_transactions_topic,
+        labels_topic=settings.kafka_labels_topic,
+        decisions_topic=settings.kafka_decisions_topic,
+        dead_letter_topic=settings.kafka_dead_letter_topic,
+        client=dict(settings.kafka_options),
+    )
+    with _user_errors():
+        for topic, what in ensure_topics(kafka, partitions, replication).items():
+            console.print(f"{topic}: {what}")
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

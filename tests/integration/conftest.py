@@ -87,20 +87,20 @@ def send(brokers: str, topics: dict[str, str], transactions: list[Transaction]) 
 def settings_for(
     tmp_path: Path, brokers: str, topics: dict[str, str], postgres_url: str, redis_prefix: str, **extra: Any
 ) -> Settings:
-    values: dict[str, Any] = dict(
-        home=tmp_path,
-        database_url=postgres_url,
-        source="kafka",
-        kafka_brokers=brokers,
-        kafka_group=f"group-{topics['transactions']}",
-        kafka_transactions_topic=topics["transactions"],
-        kafka_labels_topic=topics["labels"],
-        kafka_decisions_topic=topics["decisions"],
-        kafka_dead_letter_topic=topics["dlq"],
-        kafka_consumer_options=FAST_GROUP,
-        redis_url=REDIS_URL,
-        state_prefix=redis_prefix,
-    )
+    values: dict[str, Any] = {
+        "home": tmp_path,
+        "database_url": postgres_url,
+        "source": "kafka",
+        "kafka_brokers": brokers,
+        "kafka_group": f"group-{topics['transactions']}",
+        "kafka_transactions_topic": topics["transactions"],
+        "kafka_labels_topic": topics["labels"],
+        "kafka_decisions_topic": topics["decisions"],
+        "kafka_dead_letter_topic": topics["dlq"],
+        "kafka_consumer_options": FAST_GROUP,
+        "redis_url": REDIS_URL,
+        "state_prefix": redis_prefix,
+    }
     return Settings.model_validate({**values, **extra})
 
 

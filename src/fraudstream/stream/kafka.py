@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from fraudstream.schema import Decision, Transaction
 from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message
 
-__all__ = ["KafkaDeadLetters", "KafkaDecisionSink", "KafkaSettings", "KafkaSource"]
+__all__ = ["KafkaDeadLetters", "KafkaDecisionSink", "KafkaSettings", "KafkaSource", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +215,29 @@ class KafkaDeadLetters:
 
     def close(self) -> None:
         self._out.close()
+
+
+def ensure_topics(settings: KafkaSettings, partitions: int = 12, replication: int = 1) -> dict[str, str]:
+    """Create fraudstream's topics where missing; returns what happened to each."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": settings.brokers, **settings.client})
+    wanted = {
+        settings.transactions_topic: partitions,
+        settings.labels_topic: max(1, partitions // 4),
+        settings.decisions_topic: partitions,
+        settings.dead_letter_topic: 1,
+    }
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=n, replication_factor=replication) for t, n in wanted.items()]
+    )
+    result = {}
+    for topic, future in futures.items():
+        try:
+            future.result(30)
+            result[topic] = f"created with {wanted[topic]} partitions"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            result[topic] = "exists"
+    return result
