@@ -151,19 +151,16 @@ def _same(a: FloatMatrix, b: FloatMatrix) -> npt.NDArray[np.bool_]:
 def row_operations(spec: RowSpec, before: FloatMatrix, after: FloatMatrix) -> list[bytes | None]:
     """What a batch did to each row, as merge operations for the Lua script (None: nothing)."""
     m = len(after)
-    parts: list[list[npt.NDArray[np.float64]]] = [[] for _ in range(m)]
+    blocks: list[tuple[npt.NDArray[np.intp], FloatMatrix]] = []  # (entity of each record, records)
     if spec.last:
-        changed = ~_same(before[:, :4], after[:, :4]).all(axis=1)
-        for e in np.flatnonzero(changed):
-            parts[e].append(np.concatenate([[LAST, 0.0, 4.0], after[e, :4]]))
+        entity = np.flatnonzero(~_same(before[:, :4], after[:, :4]).all(axis=1))
+        header = np.tile([LAST, 0.0, 4.0], (len(entity), 1))
+        blocks.append((entity, np.hstack([header, after[entity, :4]])))
     for ring in spec.rings:
         end = ring.offset + ring.slots * ring.stride
         old = before[:, ring.offset : end].reshape(m, ring.slots, ring.stride)
         new = after[:, ring.offset : end].reshape(m, ring.slots, ring.stride)
-        changed = ~_same(old, new).all(axis=2)
-        if not changed.any():
-            continue
-        entity, slot = np.nonzero(changed)
+        entity, slot = np.nonzero(~_same(old, new).all(axis=2))
         header = np.column_stack(
             [
                 np.full(len(entity), RING),
@@ -174,26 +171,24 @@ def row_operations(spec: RowSpec, before: FloatMatrix, after: FloatMatrix) -> li
         )
         # The slot as read and as written: the script writes it as is if nobody else
         # wrote it meanwhile (exact), and merges what the batch added if somebody did.
-        for e, record in zip(entity, np.hstack([header, old[entity, slot], new[entity, slot]]), strict=True):
-            parts[e].append(record)
+        blocks.append((entity, np.hstack([header, old[entity, slot], new[entity, slot]])))
     for table in spec.tables:
         end = table.offset + 2 * table.slots
         old = before[:, table.offset : end].reshape(m, table.slots, 2)
         new = after[:, table.offset : end].reshape(m, table.slots, 2)
-        changed = ~_same(old, new).all(axis=2) & ~np.isnan(new[..., 0])
-        entity, cell = np.nonzero(changed)
-        records = np.column_stack(
-            [
-                np.full(len(entity), TABLE),
-                np.full(len(entity), table.offset),
-                np.full(len(entity), table.slots),
-                new[entity, cell, 0],
-                new[entity, cell, 1],
-            ]
-        )
-        for e, record in zip(entity, records, strict=True):
-            parts[e].append(record)
-    return [np.concatenate(p).astype("<f8").tobytes() if p else None for p in parts]
+        entity, cell = np.nonzero(~_same(old, new).all(axis=2) & ~np.isnan(new[..., 0]))
+        header = np.tile([TABLE, float(table.offset), float(table.slots)], (len(entity), 1))
+        blocks.append((entity, np.hstack([header, new[entity, cell]])))
+    # Records of every block, grouped by entity: one byte string per entity.
+    parts: list[list[bytes]] = [[] for _ in range(m)]
+    for entity, records in blocks:
+        if not len(entity):
+            continue
+        raw = np.ascontiguousarray(records, dtype="<f8").tobytes()
+        size = records.shape[1] * 8
+        for i, e in enumerate(entity.tolist()):
+            parts[e].append(raw[i * size : (i + 1) * size])
+    return [b"".join(p) if p else None for p in parts]
 
 
 @dataclass

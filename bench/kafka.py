@@ -1,0 +1,330 @@
+"""Kafka in and out, Redis feature state, PostgreSQL decisions: what one and two workers sustain.
+
+    python bench/kafka.py [--events 40000] [--rate 2000]
+
+Needs the local Redis and PostgreSQL and the Tansu broker from the dev dependencies.
+Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
+
+1. throughput: N transactions waiting in a 12-partition topic; 1 worker, then 2 workers
+   in one group; events/s between 10 % and 90 % decided (steady state);
+2. latency: one worker, traffic offered at --rate; produced -> decision on the decisions
+   topic (the two Kafka timestamps);
+3. the seed design in the same run: a consumer that POSTs each event to the API;
+4. a py-spy profile of one worker under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import save
+from _world import live_transactions, model
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+import itertools
+
+from confluent_kafka import Consumer, Producer
+from sqlalchemy import create_engine, text
+from tests.kafka_broker import FAST_GROUP, create_topics, tansu, topic_names
+from tests.services import POSTGRES_URL, REDIS_URL
+
+from fraudstream.schema import Transaction
+from fraudstream.store import Store
+from fraudstream.stream.kafka import KafkaSettings
+from fraudstream.stream.produce import produce_events
+
+PARTITIONS = 12
+
+
+class Setup:
+    """Fresh topics, schema and Redis prefix for one measurement."""
+
+    def __init__(self, brokers: str, model_dir: Path) -> None:
+        self.brokers = brokers
+        self.topics = topic_names()
+        create_topics(
+            brokers,
+            {
+                self.topics["transactions"]: PARTITIONS,
+                self.topics["labels"]: 1,
+                self.topics["decisions"]: PARTITIONS,
+                self.topics["dlq"]: 1,
+            },
+        )
+        self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(POSTGRES_URL)
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+        admin.dispose()
+        self.database = f"{POSTGRES_URL}?options=-csearch_path%3D{self.schema}"
+        Store(self.database).close()
+        self.engine = create_engine(self.database)
+        self.env = {
+            **os.environ,
+            "FRAUDSTREAM_HOME": tempfile.mkdtemp(),
+            "FRAUDSTREAM_MODEL_PATH": str(model_dir),
+            "FRAUDSTREAM_DATABASE_URL": self.database,
+            "FRAUDSTREAM_REDIS_URL": REDIS_URL,
+            "FRAUDSTREAM_STATE_PREFIX": f"bench:{self.schema}",
+            "FRAUDSTREAM_SOURCE": "kafka",
+            "FRAUDSTREAM_KAFKA_BROKERS": brokers,
+            "FRAUDSTREAM_KAFKA_GROUP": f"g-{self.schema}",
+            "FRAUDSTREAM_KAFKA_TRANSACTIONS_TOPIC": self.topics["transactions"],
+            "FRAUDSTREAM_KAFKA_LABELS_TOPIC": self.topics["labels"],
+            "FRAUDSTREAM_KAFKA_DECISIONS_TOPIC": self.topics["decisions"],
+            "FRAUDSTREAM_KAFKA_DEAD_LETTER_TOPIC": self.topics["dlq"],
+            "FRAUDSTREAM_KAFKA_CONSUMER_OPTIONS": json.dumps(FAST_GROUP),
+            "FRAUDSTREAM_LOG_LEVEL": "WARNING",
+        }
+
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(
+            brokers=self.brokers, transactions_topic=self.topics["transactions"], labels_topic=self.topics["labels"]
+        )
+
+    def decided(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(text("SELECT count(*) FROM decisions")).scalar_one())
+
+    def workers(self, n: int) -> list[subprocess.Popen[bytes]]:
+        return [
+            subprocess.Popen(
+                [sys.executable, "-m", "fraudstream.cli", "serve", "--no-api", "--metrics-port", "0"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(n)
+        ]
+
+    def close(self) -> None:
+        self.engine.dispose()
+        admin = create_engine(POSTGRES_URL)
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        admin.dispose()
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for batch in _chunks(client.scan_iter(match=f"bench:{self.schema}:*", count=5_000), 5_000):
+            client.delete(*batch)
+
+
+def _chunks(items: Any, size: int) -> Any:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        p.wait(60)
+
+
+def throughput(
+    brokers: str, model_dir: Path, transactions: list[Transaction], n_workers: int, profile: bool
+) -> dict[str, Any]:
+    setup = Setup(brokers, model_dir)
+    try:
+        produce_events(transactions, setup.kafka())
+        processes = setup.workers(n_workers)
+        total = len(transactions)
+        marks: dict[float, float] = {}
+        profile_text = ""
+        spy: subprocess.Popen[str] | None = None
+        deadline = time.monotonic() + 600
+        while (count := setup.decided()) < total and time.monotonic() < deadline:
+            for q in (0.1, 0.9):
+                if q not in marks and count >= q * total:
+                    marks[q] = time.monotonic()
+                    if profile and q == 0.1:
+                        spy = subprocess.Popen(
+                            [
+                                str(Path(sys.executable).parent / "py-spy"),
+                                "record",
+                                "-p",
+                                str(processes[0].pid),
+                                "-d",
+                                "10",
+                                "-f",
+                                "raw",
+                                "-o",
+                                "/tmp/fraudstream-worker.spy",
+                                "--nonblocking",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            text=True,
+                        )
+            time.sleep(0.05)
+        if spy is not None:
+            spy.wait(30)
+            profile_text = _top_frames(Path("/tmp/fraudstream-worker.spy"))
+        stop(processes)
+        rate = 0.8 * total / (marks[0.9] - marks[0.1])
+        return {
+            "workers": n_workers,
+            "events": total,
+            "events_per_s": round(rate),
+            **({"profile_top": profile_text} if profile else {}),
+        }
+    finally:
+        setup.close()
+
+
+def _top_frames(path: Path, top: int = 14) -> list[str]:
+    """Inclusive share of the samples per function, from py-spy's raw output."""
+    counts: dict[str, int] = {}
+    total = 0
+    if not path.exists():
+        return []
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        total += int(n)
+        for name in {frame.split(" (")[0] for frame in stack.split(";")}:
+            counts[name] = counts.get(name, 0) + int(n)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    skip = ("_bootstrap", "Thread.run", "<module>", "main", "_run_code", "run_module", "serve", "__call__")
+    return [f"{100 * n / total:.1f}% {name}" for name, n in ranked if not name.startswith(skip)][:top]
+
+
+def latency(brokers: str, model_dir: Path, transactions: list[Transaction], rate: float) -> dict[str, Any]:
+    setup = Setup(brokers, model_dir)
+    try:
+        processes = setup.workers(1)
+        time.sleep(8)  # the worker joins its group
+        produced_at: dict[str, float] = {}
+        producer = Producer({"bootstrap.servers": brokers, "linger.ms": 2})
+        started = time.monotonic()
+        for i, tx in enumerate(transactions):
+            ahead = started + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            produced_at[tx.transaction_id] = time.time()
+            producer.produce(setup.topics["transactions"], tx.model_dump_json().encode(), key=tx.customer_id.encode())
+            producer.poll(0)
+        producer.flush(30)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": f"tail-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                **FAST_GROUP,
+            }
+        )
+        consumer.subscribe([setup.topics["decisions"]])
+        latencies: dict[str, float] = {}
+        deadline = time.monotonic() + 120
+        while len(latencies) < len(transactions) and time.monotonic() < deadline:
+            for m in consumer.consume(5_000, 0.5):
+                if m.error() is None:
+                    tx_id = json.loads(m.value())["transaction_id"]
+                    latencies.setdefault(tx_id, (m.timestamp()[1] / 1000 - produced_at[tx_id]) * 1000)
+        consumer.close()
+        stop(processes)
+        values = np.array(list(latencies.values()))
+        return {
+            "offered_per_s": rate,
+            "events": len(transactions),
+            "decided": len(values),
+            **{f"p{q}_ms": round(float(np.percentile(values, q)), 2) for q in (50, 90, 99)},
+        }
+    finally:
+        setup.close()
+
+
+def seed_design(brokers: str, model_dir: Path, transactions: list[Transaction]) -> dict[str, Any]:
+    """A consumer that POSTs every event to the scoring API, as the seed systems do."""
+    from _server import ServeProcess
+
+    setup = Setup(brokers, model_dir)
+    os.environ.update(
+        {k: v for k, v in setup.env.items() if k.startswith("FRAUDSTREAM_") and k != "FRAUDSTREAM_SOURCE"}
+    )
+    server = ServeProcess(model_dir, warm=False)
+    try:
+        produce_events(transactions, setup.kafka())
+        consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": f"seed-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": True,
+                **FAST_GROUP,
+            }
+        )
+        consumer.subscribe([setup.topics["transactions"]])
+        conn = server.connection()
+        done = 0
+        started: float | None = None
+        deadline = time.monotonic() + 300
+        while done < len(transactions) and time.monotonic() < deadline:
+            for m in consumer.consume(1, 0.5):  # one message, one call
+                if m.error() is None:
+                    started = started or time.monotonic()
+                    status, _ = server.request("POST", "/v1/score", m.value(), conn)
+                    assert status == 200
+                    done += 1
+        elapsed = time.monotonic() - (started or time.monotonic())
+        consumer.close()
+        return {"events": done, "events_per_s": round(done / elapsed)}
+    finally:
+        server.stop()
+        setup.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--rate", type=float, default=2_000.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--seed-events", type=int, default=3_000)
+    args = parser.parse_args()
+
+    trained, model_dir = model()
+    n_latency = int(args.rate * args.latency_seconds)
+    pool = live_transactions(3 * args.events + n_latency + args.seed_events)
+    offsets = np.cumsum([0, args.events, args.events, n_latency, args.seed_events])
+    runs = [pool[a:b] for a, b in itertools.pairwise(offsets)]
+    with tansu() as brokers:
+        one = throughput(brokers, model_dir, runs[0], 1, profile=True)
+        two = throughput(brokers, model_dir, runs[1], 2, profile=False)
+        lat = latency(brokers, model_dir, runs[2], args.rate)
+        seed = seed_design(brokers, model_dir, runs[3])
+    save(
+        "kafka",
+        {
+            "model": trained.version,
+            "partitions": PARTITIONS,
+            "one_worker": one,
+            "two_workers": two,
+            "scaling_two_over_one": round(two["events_per_s"] / one["events_per_s"], 2),
+            "latency_one_worker": lat,
+            "seed_design_http_per_event": seed,
+            "throughput_ours_over_seed": round(one["events_per_s"] / seed["events_per_s"], 1),
+            "setup": "Tansu broker (memory), local Redis (state) and PostgreSQL (decisions), one 2-core machine",
+            "targets": ">= 10k events/s one worker; p99 < 50 ms at 2k events/s",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
