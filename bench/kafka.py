@@ -16,6 +16,7 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -31,14 +32,14 @@ import numpy as np
 from _common import save
 from _world import live_transactions, model
 
+# The test helpers (Tansu, service URLs) live in the repository's tests package.
 sys.path.insert(0, str(Path(__file__).parent.parent))
-import itertools
-
 from confluent_kafka import Consumer, Producer
 from sqlalchemy import create_engine, text
 from tests.kafka_broker import FAST_GROUP, create_topics, tansu, topic_names
 from tests.services import POSTGRES_URL, REDIS_URL
 
+from fraudstream.features.state.redis import RedisState
 from fraudstream.schema import Transaction
 from fraudstream.store import Store
 from fraudstream.stream.kafka import KafkaSettings
@@ -114,22 +115,7 @@ class Setup:
         with admin.begin() as c:
             c.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
         admin.dispose()
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        for batch in _chunks(client.scan_iter(match=f"bench:{self.schema}:*", count=5_000), 5_000):
-            client.delete(*batch)
-
-
-def _chunks(items: Any, size: int) -> Any:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        RedisState(REDIS_URL, prefix=f"bench:{self.schema}").clear()
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -313,15 +313,7 @@ def topics(
     """Create fraudstream's Kafka topics (transactions, labels, decisions, dead letters) if missing."""
     from fraudstream.stream.kafka import KafkaSettings, ensure_topics
 
-    settings = Settings()
-    kafka = KafkaSettings(
-        brokers=brokers,
-        transactions_topic=settings.kafka_transactions_topic,
-        labels_topic=settings.kafka_labels_topic,
-        decisions_topic=settings.kafka_decisions_topic,
-        dead_letter_topic=settings.kafka_dead_letter_topic,
-        client=dict(settings.kafka_options),
-    )
+    kafka = KafkaSettings.from_settings(Settings(), brokers)
     with _user_errors():
         for topic, what in ensure_topics(kafka, partitions, replication).items():
             console.print(f"{topic}: {what}")

@@ -138,14 +138,5 @@ def _kafka(settings: Settings) -> tuple[Source, DeadLetterSink, list[DecisionSin
     except ImportError:
         raise RuntimeError("--source kafka needs confluent-kafka: pip install 'fraudstream[kafka]'") from None
 
-    kafka = KafkaSettings(
-        brokers=settings.kafka_brokers,
-        group_id=settings.kafka_group,
-        transactions_topic=settings.kafka_transactions_topic,
-        labels_topic=settings.kafka_labels_topic,
-        decisions_topic=settings.kafka_decisions_topic,
-        dead_letter_topic=settings.kafka_dead_letter_topic,
-        client=dict(settings.kafka_options),
-        consumer=dict(settings.kafka_consumer_options),
-    )
+    kafka = KafkaSettings.from_settings(settings)
     return KafkaSource(kafka), KafkaDeadLetters(kafka), [KafkaDecisionSink(kafka)]

@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from fraudstream.config import Settings
 from fraudstream.schema import Decision, Transaction
 from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message
 
@@ -43,6 +44,19 @@ class KafkaSettings:
     #: Extra librdkafka settings for consumers only (group timeouts, fetch waits, ...).
     consumer: dict[str, Any] = field(default_factory=dict)
     flush_timeout_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, brokers: str | None = None) -> KafkaSettings:
+        return cls(
+            brokers=brokers or settings.kafka_brokers,
+            group_id=settings.kafka_group,
+            transactions_topic=settings.kafka_transactions_topic,
+            labels_topic=settings.kafka_labels_topic,
+            decisions_topic=settings.kafka_decisions_topic,
+            dead_letter_topic=settings.kafka_dead_letter_topic,
+            client=dict(settings.kafka_options),
+            consumer=dict(settings.kafka_consumer_options),
+        )
 
 
 class DeliveryError(RuntimeError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_service, require
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.schema import Label
@@ -23,21 +23,7 @@ _LABELS = TypeAdapter(Label | list[Label])
 @router.post(
     "/labels",
     status_code=status.HTTP_201_CREATED,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/Label"},
-                            {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
-                        ]
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=one_or_many("Label"),
     responses={404: {"description": "A label names a transaction that is not stored; nothing was stored"}},
 )
 def post_labels(service: Service, body: Annotated[Any, Body(include_in_schema=False)]) -> dict[str, Any]:
@@ -48,9 +34,7 @@ def post_labels(service: Service, body: Annotated[Any, Body(include_in_schema=Fa
     try:
         parsed = _LABELS.validate_python(body)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+        raise body_error(exc) from None
     labels = parsed if isinstance(parsed, list) else [parsed]
     try:
         new = service.label(labels)

@@ -6,9 +6,9 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_service, require
 from fraudstream.schema import Decision, Transaction
 from fraudstream.service import DecisionService
@@ -19,22 +19,6 @@ _ONE = TypeAdapter(Transaction)
 _MANY = TypeAdapter(list[Transaction])
 _DECISIONS = TypeAdapter(list[Decision])
 _DECISION = TypeAdapter(Decision)
-
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/Transaction"},
-                        {"type": "array", "items": {"$ref": "#/components/schemas/Transaction"}},
-                    ]
-                }
-            }
-        },
-    }
-}
 
 
 def _validate(body: bytes, limit: int) -> tuple[list[Transaction], bool]:
@@ -47,9 +31,7 @@ def _validate(body: bytes, limit: int) -> tuple[list[Transaction], bool]:
     try:
         transactions = _MANY.validate_json(body) if many else [_ONE.validate_json(body)]
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+        raise body_error(exc) from None
     if len(transactions) > limit:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"{len(transactions)} transactions; at most {limit} per request"
@@ -61,7 +43,7 @@ def _validate(body: bytes, limit: int) -> tuple[list[Transaction], bool]:
     "/score",
     dependencies=[Depends(require("score"))],
     response_model=Decision | list[Decision],
-    openapi_extra=_BODY_DOC,
+    openapi_extra=one_or_many("Transaction"),
     summary="Score one transaction or a list of them",
     responses={413: {"description": "Too many transactions in one request"}},
 )
