@@ -29,6 +29,10 @@ class TcpProxy:
     def cut(self) -> None:
         """Refuse new connections and drop the open ones, as a restarting server would."""
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave
+            # the socket listening until that call returns.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
