@@ -570,7 +570,12 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")] = False,
     split: Annotated[str, typer.Option("--split", help="time (default) or random (leaks the future).")] = "time",
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.2,
-    gap_days: Annotated[float, typer.Option("--gap-days", min=0.0, help="Unused days between train and test.")] = 7.0,
+    gap_days: Annotated[
+        float | None,
+        typer.Option(
+            "--gap-days", min=0.0, help="Unused days between train and test [default: 7, less for a short history]."
+        ),
+    ] = None,
     train_start: Annotated[datetime | None, typer.Option("--train-start", formats=["%Y-%m-%d"])] = None,
     train_days: Annotated[float | None, typer.Option("--train-days", min=1.0)] = None,
     test_days: Annotated[float | None, typer.Option("--test-days", min=1.0)] = None,

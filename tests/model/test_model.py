@@ -137,6 +137,15 @@ def test_split_windows() -> None:
     assert 0.2 < test.mean() < 0.4 and not (train & test).any()
 
 
+def test_default_gap_is_a_week_or_a_quarter_of_a_short_history() -> None:
+    month = pd.Series(pd.date_range("2026-01-01", periods=24 * 60, freq="h", tz="UTC"))
+    assert split_masks(month, SplitConfig())[2]["gap_days"] == 7
+    two_days = pd.Series(pd.date_range("2013-09-01", periods=2 * 24 * 60, freq="min", tz="UTC"))
+    train, test, windows = split_masks(two_days, SplitConfig())
+    assert windows["gap_days"] == pytest.approx(0.5, abs=1e-3)
+    assert two_days[test].min() - two_days[train].max() >= pd.Timedelta(days=0.5)
+
+
 def test_thresholds_by_fbeta_and_cost() -> None:
     rng = np.random.default_rng(0)
     y = rng.random(5_000) < 0.05

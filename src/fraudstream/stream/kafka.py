@@ -3,7 +3,8 @@
 - Source: `transactions` and `labels` topics, one consumer group, manual commits: the
   worker commits a batch's offsets only after its decisions reached the store and every
   sink. Rebalance callbacks run inside `poll`, i.e. between batches, when nothing is in
-  flight: a revoked partition has nothing uncommitted to lose.
+  flight: a revoked partition has nothing uncommitted to lose. Partitions lost (the group
+  moved on without this worker) are not committed for: their new owner redoes them.
 - Decisions: produced to `decisions` keyed by customer id (one customer's decisions stay
   ordered), idempotent producer, acks=all; `write` returns once the broker acknowledged
   every message of the batch.
@@ -15,8 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +63,20 @@ class DeliveryError(RuntimeError):
     pass
 
 
+# The group moved on without this member (it was too slow or cut off): its partitions are
+# someone else's now, who gets the uncommitted messages again; writes are idempotent.
+_GROUP_MOVED_ON = {
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError.STALE_MEMBER_EPOCH,
+}
+
+
 class KafkaSource:
-    def __init__(
-        self, settings: KafkaSettings, on_revoke: Callable[[list[TopicPartition]], None] | None = None
-    ) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self._topics = {settings.transactions_topic: TRANSACTIONS, settings.labels_topic: LABELS}
         self.consumer = Consumer(
@@ -80,12 +90,12 @@ class KafkaSource:
                 **settings.consumer,
             }
         )
-        self._on_revoke = on_revoke
         self.assignment: list[TopicPartition] = []
         self._lag: int | None = None
-        self._lag_at = 0.0
         self._lock = threading.Lock()
-        self.consumer.subscribe(list(self._topics), on_assign=self._assigned, on_revoke=self._revoked)
+        self.consumer.subscribe(
+            list(self._topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = list(partitions)
@@ -94,8 +104,11 @@ class KafkaSource:
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Called inside poll, between batches: the last batch is committed already.
         log.info("partitions revoked", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
-        if self._on_revoke is not None:
-            self._on_revoke(partitions)
+        self.assignment = []
+
+    def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Not ours any more: nothing can be committed for them (see `commit`).
+        log.warning("partitions lost", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
         self.assignment = []
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
@@ -118,6 +131,7 @@ class KafkaSource:
                     handle=(raw.topic(), raw.partition(), raw.offset()),
                 )
             )
+        self._lag = self._measure_lag()
         return out
 
     def commit(self, messages: Sequence[Message]) -> None:
@@ -125,25 +139,35 @@ class KafkaSource:
         for message in messages:
             topic, partition, offset = message.handle
             latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
-        if latest:
-            offsets = [TopicPartition(t, p, o + 1) for (t, p), o in latest.items()]
+        if not latest:
+            return
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in latest.items()]
+        try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _GROUP_MOVED_ON:
+                raise
+            log.warning("offsets not committed, the group rebalanced: the new owner gets them again (%s)", exc)
 
     def lag(self) -> int | None:
-        """Messages behind the end of the assigned partitions (refreshed every 5 s: it asks the broker)."""
-        now = time.monotonic()
-        if now - self._lag_at < 5.0:
-            return self._lag
-        self._lag_at = now
+        """Messages behind the end of the assigned partitions, as of the last poll (any thread)."""
+        return self._lag
+
+    def _measure_lag(self) -> int | None:
+        # Local: every fetch response carries the partition's high watermark, so this asks
+        # the broker nothing (asking cost a round trip per partition). The consumer's own
+        # thread only: librdkafka calls from another thread can block behind `consume`.
+        total = 0
         try:
-            total = 0
             for tp in self.consumer.position(self.assignment):
-                _, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:  # not fetched yet
+                    return None
                 total += max(0, high - tp.offset) if tp.offset >= 0 else high
-            self._lag = total
         except KafkaException as exc:
             log.debug("lag unknown: %s", exc)
-        return self._lag
+            return None
+        return total
 
     def close(self) -> None:
         with self._lock:
