@@ -573,7 +573,9 @@ def evaluate(
     gap_days: Annotated[
         float | None,
         typer.Option(
-            "--gap-days", min=0.0, help="Unused days between train and test [default: 7, less for a short history]."
+            "--gap-days",
+            min=0.0,
+            help="Unused days between train and test (default: 7, or a quarter of a history shorter than 4 weeks).",
         ),
     ] = None,
     train_start: Annotated[datetime | None, typer.Option("--train-start", formats=["%Y-%m-%d"])] = None,
