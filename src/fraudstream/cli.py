@@ -239,7 +239,14 @@ def serve(
         typer.Option("--warm", help="A history to warm the in-memory feature state with (fraudstream files)."),
     ] = None,
     warm_labels: Annotated[Path | None, typer.Option("--warm-labels", help="Labels of the --warm history.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Stream worker threads (one consumer each).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Stream worker threads (one consumer each; scoring is serial per process: scale with processes).",
+        ),
+    ] = 1,
     source: Annotated[
         str | None, typer.Option("--source", help="memory (in-process) or kafka [env FRAUDSTREAM_SOURCE].")
     ] = None,
