@@ -9,8 +9,10 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
    in one group; events/s between 10 % and 90 % decided (steady state);
 2. latency: one worker, traffic offered at --rate; produced -> decision on the decisions
    topic (the two Kafka timestamps);
-3. the seed design in the same run: a consumer that POSTs each event to the API;
-4. a py-spy profile of one worker under load.
+3. the broker's floor in the same run: a relay that consumes and re-produces each message
+   with the worker's client settings and does nothing else, measured the same way;
+4. the seed design in the same run: a consumer that POSTs each event to the API;
+5. a py-spy profile of one worker under load.
 """
 
 from __future__ import annotations
@@ -192,11 +194,45 @@ def _top_frames(path: Path, top: int = 14) -> list[str]:
     return [f"{100 * n / total:.1f}% {name}" for name, n in ranked if not name.startswith(skip)][:top]
 
 
-def latency(brokers: str, model_dir: Path, transactions: list[Transaction], rate: float) -> dict[str, Any]:
+def relay(brokers: str, source: str, target: str, seconds: float) -> None:
+    """Consume and re-produce every message, nothing else: what the broker alone costs."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"relay-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            **FAST_GROUP,
+        }
+    )
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    consumer.subscribe([source])
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        batch = [m for m in consumer.consume(500, 0.005) if m.error() is None]
+        for m in batch:
+            producer.produce(target, m.value(), key=m.key())
+        if batch:  # as the worker: delivered, then committed
+            producer.flush(30)
+            consumer.commit(asynchronous=False)
+
+
+def latency(
+    brokers: str, model_dir: Path, transactions: list[Transaction], rate: float, floor: bool = False
+) -> dict[str, Any]:
+    """Produced -> on the output topic, at `rate`: one worker, or (floor) the bare relay."""
     setup = Setup(brokers, model_dir)
     try:
-        processes = setup.workers(1)
-        time.sleep(8)  # the worker joins its group
+        if floor:
+            output = f"relay-{setup.schema}"
+            create_topics(brokers, {output: PARTITIONS})
+            duration = str(len(transactions) / rate + 40)
+            relay_args = ["relay", brokers, setup.topics["transactions"], output, duration]
+            processes = [subprocess.Popen([sys.executable, __file__, *relay_args])]
+        else:
+            output = setup.topics["decisions"]
+            processes = setup.workers(1)
+        time.sleep(8)  # the consumer joins its group
         produced_at: dict[str, float] = {}
         # Batched like a real producer (linger): Tansu, the test broker, gets slower per batch stored.
         producer = Producer({"bootstrap.servers": brokers, "linger.ms": 20})
@@ -217,7 +253,7 @@ def latency(brokers: str, model_dir: Path, transactions: list[Transaction], rate
                 **FAST_GROUP,
             }
         )
-        consumer.subscribe([setup.topics["decisions"]])
+        consumer.subscribe([output])
         latencies: dict[str, float] = {}
         deadline = time.monotonic() + 120
         while len(latencies) < len(transactions) and time.monotonic() < deadline:
@@ -279,6 +315,9 @@ def seed_design(brokers: str, model_dir: Path, transactions: list[Transaction]) 
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["relay"]:
+        relay(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--rate", type=float, default=2_000.0)
@@ -288,14 +327,15 @@ def main() -> None:
 
     trained, model_dir = model()
     n_latency = int(args.rate * args.latency_seconds)
-    pool = live_transactions(3 * args.events + n_latency + args.seed_events)
-    offsets = np.cumsum([0, args.events, args.events, n_latency, args.seed_events])
+    pool = live_transactions(2 * args.events + 2 * n_latency + args.seed_events)
+    offsets = np.cumsum([0, args.events, args.events, n_latency, n_latency, args.seed_events])
     runs = [pool[a:b] for a, b in itertools.pairwise(offsets)]
     with tansu() as brokers:
         one = throughput(brokers, model_dir, runs[0], 1, profile=True)
         two = throughput(brokers, model_dir, runs[1], 2, profile=False)
         lat = latency(brokers, model_dir, runs[2], args.rate)
-        seed = seed_design(brokers, model_dir, runs[3])
+        floor = latency(brokers, model_dir, runs[3], args.rate, floor=True)
+        seed = seed_design(brokers, model_dir, runs[4])
     save(
         "kafka",
         {
@@ -305,6 +345,7 @@ def main() -> None:
             "two_workers": two,
             "scaling_two_over_one": round(two["events_per_s"] / one["events_per_s"], 2),
             "latency_one_worker": lat,
+            "latency_broker_floor_relay": floor,
             "seed_design_http_per_event": seed,
             "throughput_ours_over_seed": round(one["events_per_s"] / seed["events_per_s"], 1),
             "setup": "Tansu broker (memory), local Redis (state) and PostgreSQL (decisions), one 2-core machine",
