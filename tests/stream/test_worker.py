@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from fraudstream.config import Settings
 from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.runtime import Runtime, build_runtime
-from fraudstream.schema import Transaction
+from fraudstream.schema import Decision, Transaction
 from fraudstream.stream import LABELS, Backoff, MemoryDeadLetters, MemorySink, MemorySource
+from fraudstream.stream.base import Settle
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
 
@@ -134,8 +135,11 @@ def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runt
     store.save_decisions = flaky  # type: ignore[method-assign]
     for i in range(6):
         source.put(tx(i))
-    assert runtime.workers[0].step() == 6
-    assert failures["left"] == 0 and source.committed == 6
+    worker = runtime.workers[0]
+    assert worker.step() == 6
+    assert failures["left"] == 0 and source.committed == 0  # decided; committed once settled
+    worker.settle()
+    assert source.committed == 6
     assert len(store.decisions_for([f"w-{i}" for i in range(6)])) == 6
     state: MemoryState = runtime.service.scorer.engine.state  # type: ignore[assignment]
     count_30d = runtime.service.model.features.names.index("customer_count_30d")
@@ -159,3 +163,38 @@ def test_stop_during_retries_commits_nothing(runtime: Runtime) -> None:
     with pytest.raises(ConnectionError):
         worker.step()
     assert source.committed == 0
+
+
+class UnacknowledgedOnce(MemorySink):
+    """A sink whose broker loses the first write: its settle fails, and the worker sends again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settles = 0
+
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+        super().write(decisions)
+
+        def settle() -> None:
+            self.settles += 1
+            if self.settles == 1:
+                raise ConnectionError("no acknowledgement")
+
+        return settle
+
+
+def test_a_batch_is_committed_only_once_its_sinks_acknowledged(trained_model: Model, tmp_path: Path) -> None:
+    sink = UnacknowledgedOnce()
+    runtime = build_runtime(Settings(home=tmp_path), model=trained_model, state=MemoryState(), sinks=[sink])
+    worker = runtime.workers[0]
+    worker.backoff = Backoff(first=0.001, sleep=lambda _: None)
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    for i in range(3):
+        source.put(tx(i))
+    assert worker.step() == 3
+    assert sink.settles == 0 and source.committed == 0  # sent, not yet acknowledged nor committed
+    drain(runtime)
+    assert sink.settles == 2 and source.committed == 3
+    sent = [d.model_dump_json() for _, d in sink.decisions]
+    assert len(sent) == 6 and sent[:3] == sent[3:]  # sent again, the same decisions
+    runtime.stop()

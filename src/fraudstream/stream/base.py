@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fraudstream.schema import Decision, Transaction
 
-__all__ = ["DeadLetter", "DeadLetterSink", "DecisionSink", "Message", "Source"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterSink",
+    "DecisionSink",
+    "Message",
+    "RebalancingSource",
+    "Settle",
+    "Source",
+    "settled",
+]
 
 TRANSACTIONS = "transactions"
 LABELS = "labels"
@@ -50,12 +59,33 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+#: Blocks until what a `write` sent is durable; raises if it cannot be.
+Settle = Callable[[], None]
+
+
+def settled() -> None:
+    """The `Settle` of a write that was durable when it returned."""
+
+
+@runtime_checkable
+class RebalancingSource(Protocol):
+    """A source whose partitions can be taken away (Kafka): the worker settles its batch first."""
+
+    before_revoke: Callable[[], None] | None
+
+
 class DecisionSink(Protocol):
-    """Where decisions go besides the store (a topic); durable when `write` returns."""
+    """Where decisions go besides the store (a topic)."""
 
     name: str
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> None: ...
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+        """Send the decisions; the worker calls the returned `Settle` before it commits them.
+
+        A transport that waits for acknowledgements (Kafka) returns at once, so that the
+        wait overlaps the next batch's work.
+        """
+        ...
 
 
 class DeadLetterSink(Protocol):

@@ -2,12 +2,13 @@
 
 - Source: `transactions` and `labels` topics, one consumer group, manual commits: the
   worker commits a batch's offsets only after its decisions reached the store and every
-  sink. Rebalance callbacks run inside `poll`, i.e. between batches, when nothing is in
-  flight: a revoked partition has nothing uncommitted to lose. Partitions lost (the group
-  moved on without this worker) are not committed for: their new owner redoes them.
+  sink. Rebalance callbacks run inside `poll`; before partitions are given up, the worker
+  settles and commits the batch in hand. Partitions lost (the group moved on without
+  this worker) are not committed for: their new owner redoes them.
 - Decisions: produced to `decisions` keyed by customer id (one customer's decisions stay
-  ordered), idempotent producer, acks=all; `write` returns once the broker acknowledged
-  every message of the batch.
+  ordered), idempotent producer, acks=all; `write` returns at once, and the `Settle` it
+  returns blocks until the broker acknowledged every message of that write (the worker
+  settles a batch while it decides the next, then commits its offsets).
 - Dead letters: the raw payload to `transactions.dlq`, with the reason, the detail and
   where it came from in the headers.
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from fraudstream.config import Settings
 from fraudstream.schema import Decision, Transaction
-from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message
+from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message, Settle
 
 __all__ = ["KafkaDeadLetters", "KafkaDecisionSink", "KafkaSettings", "KafkaSource", "ensure_topics"]
 
@@ -91,6 +93,8 @@ class KafkaSource:
             }
         )
         self.assignment: list[TopicPartition] = []
+        #: Called inside `poll` before partitions are given up: the worker settles its batch.
+        self.before_revoke: Callable[[], None] | None = None
         self._lag: int | None = None
         self._lock = threading.Lock()
         self.consumer.subscribe(
@@ -102,8 +106,9 @@ class KafkaSource:
         log.info("partitions assigned", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Called inside poll, between batches: the last batch is committed already.
         log.info("partitions revoked", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
+        if self.before_revoke is not None:
+            self.before_revoke()  # the batch in hand: acknowledged and committed while still ours
         self.assignment = []
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -174,11 +179,28 @@ class KafkaSource:
             self.consumer.close()
 
 
-class _Producing:
-    """A producer whose `flush` fails loudly if any message of the batch was not delivered."""
+class _Delivery:
+    """The messages of one write: how many the broker has yet to acknowledge, and what failed."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.errors: list[KafkaError] = []
+
+    def acknowledged(self, error: KafkaError | None, _message: Any) -> None:
+        self.waiting -= 1
+        if error is not None:
+            self.errors.append(error)
+
+
+Outgoing = tuple[bytes, bytes | None, list[tuple[str, str | bytes | None]] | None]  # value, key, headers
+
+
+class _Producing:
+    """An idempotent producer that tells, per write, when every message of it was acknowledged."""
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
         self.settings = settings
+        self.topic = topic
         self.producer = Producer(
             {
                 "bootstrap.servers": settings.brokers,
@@ -188,47 +210,47 @@ class _Producing:
                 **settings.client,
             }
         )
-        self._errors: list[KafkaError] = []
 
-    def _delivered(self, error: KafkaError | None, _message: Any) -> None:
-        if error is not None:
-            self._errors.append(error)
+    def send(self, messages: Iterable[Outgoing]) -> _Delivery:
+        delivery = _Delivery()
+        for value, key, headers in messages:
+            delivery.waiting += 1
+            while True:
+                try:
+                    self.producer.produce(
+                        self.topic, value=value, key=key, headers=headers, on_delivery=delivery.acknowledged
+                    )
+                    break
+                except BufferError:  # the local queue is full: let it drain
+                    self.producer.poll(0.05)
+        self.producer.poll(0)  # acknowledgements of earlier writes
+        return delivery
 
-    def produce(
-        self,
-        topic: str,
-        value: bytes,
-        key: bytes | None = None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
-    ) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
-                return
-            except BufferError:  # the local queue is full: let it drain
-                self.producer.poll(0.05)
+    def wait(self, delivery: _Delivery) -> None:
+        """Until the broker acknowledged every message of `delivery`; raises if one failed."""
+        deadline = time.monotonic() + self.settings.flush_timeout_s
+        while delivery.waiting > 0 and time.monotonic() < deadline:
+            self.producer.poll(0.05)  # returns as soon as an acknowledgement is served
+        if delivery.waiting or delivery.errors:
+            raise DeliveryError(
+                f"{delivery.waiting} messages not acknowledged, {len(delivery.errors)} failed: {delivery.errors[:3]}"
+            )
 
     def close(self) -> None:
         self.producer.flush(self.settings.flush_timeout_s)
-
-    def flush(self) -> None:
-        remaining = self.producer.flush(self.settings.flush_timeout_s)
-        errors, self._errors = self._errors, []
-        if remaining or errors:
-            raise DeliveryError(f"{remaining} messages not delivered, {len(errors)} failed: {errors[:3]}")
 
 
 class KafkaDecisionSink:
     name = "kafka"
 
     def __init__(self, settings: KafkaSettings) -> None:
-        self._out = _Producing(settings)
-        self.topic = settings.decisions_topic
+        self._out = _Producing(settings, settings.decisions_topic)
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> None:
-        for tx, decision in decisions:
-            self._out.produce(self.topic, decision.model_dump_json().encode(), key=tx.customer_id.encode())
-        self._out.flush()
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+        delivery = self._out.send(
+            (decision.model_dump_json().encode(), tx.customer_id.encode(), None) for tx, decision in decisions
+        )
+        return lambda: self._out.wait(delivery)
 
     def close(self) -> None:
         self._out.close()
@@ -236,10 +258,10 @@ class KafkaDecisionSink:
 
 class KafkaDeadLetters:
     def __init__(self, settings: KafkaSettings) -> None:
-        self._out = _Producing(settings)
-        self.topic = settings.dead_letter_topic
+        self._out = _Producing(settings, settings.dead_letter_topic)
 
     def write(self, letters: Sequence[DeadLetter]) -> None:
+        outgoing: list[Outgoing] = []
         for letter in letters:
             message = letter.message
             source = message.handle or ("", -1, -1)
@@ -248,8 +270,8 @@ class KafkaDeadLetters:
                 ("detail", letter.detail.encode()[:4_000]),
                 ("source", f"{source[0]}[{source[1]}]@{source[2]}".encode()),
             ]
-            self._out.produce(self.topic, message.value, key=message.key, headers=headers)
-        self._out.flush()
+            outgoing.append((message.value, message.key, headers))
+        self._out.wait(self._out.send(outgoing))
 
     def close(self) -> None:
         self._out.close()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fraudstream.schema import Decision, Transaction
-from fraudstream.stream.base import TRANSACTIONS, DeadLetter, Message
+from fraudstream.stream.base import TRANSACTIONS, DeadLetter, Message, Settle, settled
 
 __all__ = ["MemoryDeadLetters", "MemorySink", "MemorySource"]
 
@@ -66,8 +66,9 @@ class MemorySink:
     def __init__(self) -> None:
         self.decisions: list[tuple[Transaction, Decision]] = []
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> None:
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
         self.decisions.extend(decisions)
+        return settled
 
 
 class MemoryDeadLetters:
