@@ -61,5 +61,6 @@ async def score(request: Request, service: Annotated[DecisionService, Depends(ge
         decisions = service.decide(transactions, [received] * len(transactions), path="api").decisions
         return _DECISIONS.dump_json(decisions) if many else _DECISION.dump_json(decisions[0])
 
-    # Scoring is CPU work and the store blocks: off the event loop, so event streams keep flowing.
+    # On the event loop: a hop to the thread pool cost 0.45 ms, more than deciding one
+    # transaction; live event streams wait at most one request's work.
     return Response(work(), media_type="application/json")
