@@ -9,6 +9,7 @@ simply does not get the features that need it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -466,7 +467,7 @@ class FeatureSet:
         if name not in FEATURES:
             return f"{name} = {value:.3g}"
         feature = FEATURES[name]
-        if np.isnan(value):
+        if math.isnan(value):  # a Python float: numpy's scalar call costs 30x more, per reason
             return feature.missing
         if name == "merchant_category_code" and 0 <= value < len(self.categories):
             return f"merchant category {self.categories[int(value)]}"
