@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,8 +80,10 @@ class _DriverInsert:
         self.sql = str(compiled)
         self.order = list(compiled.positiontup) if engine.dialect.positional else None
         self.sqlite = engine.dialect.name == "sqlite"
-        self.json_columns = json_columns
-        self.time_columns = time_columns
+        # Only the JSON and time columns need converting: touching every value cost more
+        # than the database's own work for the batch.
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = [(c, json.dumps) for c in json_columns]
+        self.converters += [(c, self._time) for c in time_columns]
 
     def _time(self, value: datetime) -> Any:
         if value.utcoffset():
@@ -90,13 +92,10 @@ class _DriverInsert:
         return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else value
 
     def execute(self, connection: Any, rows: Sequence[dict[str, Any]]) -> int:
-        # Only the JSON and time columns need converting: touching every value cost more
-        # than the database's own work for the batch.
-        converters = [(c, json.dumps) for c in self.json_columns] + [(c, self._time) for c in self.time_columns]
         ready = []
         for row in rows:
             row = dict(row)
-            for column, convert in converters:
+            for column, convert in self.converters:
                 value = row[column]
                 if value is not None:
                     row[column] = convert(value)
