@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.features import Events, FeatureEngine
-from fraudstream.features.state.base import FeatureState, Workspace
+from fraudstream.features.state.base import FeatureState, Settle, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
@@ -111,15 +111,15 @@ class Scorer:
         scored = ScoredBatch(transactions, X, scores, outcomes, reasons, timings, datetime.now(UTC))
         return PendingBatch(scored, workspace)
 
-    def commit(self, pending: PendingBatch) -> None:
-        self.engine.commit(pending.workspace)
+    def commit(self, pending: PendingBatch) -> Settle:
+        return self.engine.commit(pending.workspace)
 
     def score(self, transactions: Sequence[Transaction]) -> list[Decision]:
         """Decisions for a batch, in order; the batch is folded into feature state."""
         if not transactions:
             return []
         pending = self.prepare(transactions)
-        self.commit(pending)
+        self.commit(pending)()
         return pending.scored.decisions(self.version)
 
     def learn(self, labelled: Sequence[tuple[Label, Transaction]]) -> None:

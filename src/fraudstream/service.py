@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fraudstream.features.state.base import Settle, settled
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.schema import Decision, Label, Outcome, Transaction
 from fraudstream.scoring import Scorer
@@ -58,6 +59,7 @@ class DecideResult:
     decisions: list[Decision]  # one per input transaction, in order
     fresh: list[tuple[Transaction, Decision]] = field(default_factory=list)  # decided by this call
     replayed: int = 0  # transactions decided before: their stored decision came back
+    state: Settle = settled  # waits until the feature state holds the batch (see `decide`)
 
 
 class DecisionService:
@@ -89,11 +91,15 @@ class DecisionService:
         created_at: Sequence[float | None] | None = None,
         path: str = "api",
         clock: Callable[[], float] = time.time,
+        wait_for_state: bool = True,
     ) -> DecideResult:
         """Decisions for a batch, each stored before it is returned or published.
 
         A transaction id decided before gets its stored decision back (a retry or a
         replay after a crash); a repeated id within the batch is decided once.
+        Without `wait_for_state`, the feature state may still be folding the batch on
+        return: the caller settles `result.state` (with `settle`) before it counts the
+        batch as done, as a stream worker does before it commits offsets.
         """
         if not transactions:
             return DecideResult([])
@@ -109,7 +115,10 @@ class DecisionService:
             pending = self.scorer.prepare(unique)
             scored = pending.scored.decisions(self.scorer.version)
             inserted = self.store.save_decisions(list(zip(unique, scored, strict=True)))  # durable first ...
-            self.scorer.commit(pending)  # ... then the feature state
+            state = self.scorer.commit(pending)  # ... then the feature state
+            if wait_for_state:
+                state()
+                state = settled
             decided = {d.transaction_id: d for d in scored if d.transaction_id in inserted}
             earlier = [tx.transaction_id for tx in unique if tx.transaction_id not in inserted]
             if earlier:  # decided before: the stored decision stands
@@ -121,7 +130,12 @@ class DecisionService:
         if replayed:
             self.metrics.replayed.inc(replayed)
         self._publish(fresh, transactions, created_at, path, clock)
-        return DecideResult([decided[i] for i in ids], fresh, replayed)
+        return DecideResult([decided[i] for i in ids], fresh, replayed, state)
+
+    def settle(self, state: Settle) -> None:
+        """Wait for a `decide(..., wait_for_state=False)` batch's feature-state fold."""
+        with self._lock:  # the state's connection is the lock holder's
+            state()
 
     def _publish(
         self,

@@ -16,7 +16,7 @@ from fraudstream.features.definitions import FeatureSet
 from fraudstream.features.events import Events
 from fraudstream.features.kernel import run_kernel
 from fraudstream.features.raw import N_RAW
-from fraudstream.features.state.base import FeatureState, Workspace
+from fraudstream.features.state.base import FeatureState, Settle, Workspace
 from fraudstream.features.state.memory import MemoryState
 
 __all__ = ["FeatureEngine", "history_events"]
@@ -60,8 +60,8 @@ class FeatureEngine:
         )
         return out, workspace
 
-    def commit(self, workspace: Workspace) -> None:
-        self.state.commit(workspace)
+    def commit(self, workspace: Workspace) -> Settle:
+        return self.state.commit(workspace)
 
     def compute(self, raw: FloatMatrix, events: Events) -> FloatMatrix:
         """Features of the batch's transactions, in order, from its raw aggregates."""
@@ -73,7 +73,7 @@ class FeatureEngine:
     def process(self, events: Events) -> FloatMatrix:
         """Features of the batch's transactions, in order; the batch is folded and committed."""
         raw, workspace = self.prepare(events)
-        self.commit(workspace)
+        self.commit(workspace)()
         return self.compute(raw, events)
 
     def history(

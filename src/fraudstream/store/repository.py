@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Table, and_, create_engine, event, exists, func, or_, select, text
@@ -68,6 +69,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_text(value: Any) -> str:
+    # pydantic's Rust encoder: a quarter of json.dumps's time for a decision's reasons.
+    return pydantic_core.to_json(value).decode()
+
+
 class _DriverInsert:
     """An INSERT run by the driver's own executemany, with values made ready here.
 
@@ -82,7 +88,7 @@ class _DriverInsert:
         self.sqlite = engine.dialect.name == "sqlite"
         # Only the JSON and time columns need converting: touching every value cost more
         # than the database's own work for the batch.
-        self.converters: list[tuple[str, Callable[[Any], Any]]] = [(c, json.dumps) for c in json_columns]
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = [(c, _json_text) for c in json_columns]
         self.converters += [(c, self._time) for c in time_columns]
 
     def _time(self, value: datetime) -> Any:
@@ -102,6 +108,35 @@ class _DriverInsert:
             ready.append(row)
         params: list[Any] = [tuple(r[k] for k in self.order) for r in ready] if self.order else ready
         return int(connection.exec_driver_sql(self.sql, params).rowcount)
+
+
+class _UnnestInsert:
+    """PostgreSQL: a batch as one INSERT ... SELECT FROM unnest(one array per column).
+
+    One statement per batch, where an executemany (pipelined by psycopg) runs one per
+    row: the server parses, plans and executes it once, and the driver sends a few
+    arrays in binary. Measured on 500-row batches: a quarter less of the server's time
+    and a little less of the client's (one statement of a JSON array of the rows, for
+    json_populate_recordset, was slower on both sides).
+    """
+
+    def __init__(self, engine: Engine, table: Table, json_columns: set[str]) -> None:
+        columns = list(table.columns)
+        self.names = [c.name for c in columns]
+        self.json = [c.name in json_columns for c in columns]
+        arrays = ", ".join(f"%b::{c.type.compile(dialect=engine.dialect)}[]" for c in columns)
+        key = ", ".join(c.name for c in table.primary_key.columns)
+        self.sql = (
+            f"INSERT INTO {table.name} ({', '.join(self.names)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({key}) DO NOTHING"
+        )
+
+    def execute(self, connection: Any, rows: Sequence[dict[str, Any]]) -> int:
+        arrays = []
+        for name, is_json in zip(self.names, self.json, strict=True):
+            values = [row[name] for row in rows]
+            arrays.append([None if v is None else _json_text(v) for v in values] if is_json else values)
+        return int(connection.exec_driver_sql(self.sql, tuple(arrays)).rowcount)
 
 
 # Rows built by hand: model_dump() costs more than the insert itself.
@@ -223,10 +258,18 @@ class Store:
         # No RETURNING: then drivers can batch the rows natively (psycopg's pipeline
         # executemany), several times faster than one huge multi-row statement.
         self._insert_decisions = insert(DECISIONS).on_conflict_do_nothing(index_elements=["transaction_id"])
-        self._bulk_transactions = _DriverInsert(
-            self.engine, self._insert_transactions, {"extra"}, {"timestamp", "received_at"}
-        )
-        self._bulk_decisions = _DriverInsert(self.engine, self._insert_decisions, {"reasons", "rules"}, {"decided_at"})
+        self._bulk_transactions: _DriverInsert | _UnnestInsert
+        self._bulk_decisions: _DriverInsert | _UnnestInsert
+        if self.engine.dialect.name == "postgresql":
+            self._bulk_transactions = _UnnestInsert(self.engine, TRANSACTIONS, {"extra"})
+            self._bulk_decisions = _UnnestInsert(self.engine, DECISIONS, {"reasons", "rules"})
+        else:
+            self._bulk_transactions = _DriverInsert(
+                self.engine, self._insert_transactions, {"extra"}, {"timestamp", "received_at"}
+            )
+            self._bulk_decisions = _DriverInsert(
+                self.engine, self._insert_decisions, {"reasons", "rules"}, {"decided_at"}
+            )
         self._insert_labels = (
             insert(LabelRow)
             .on_conflict_do_nothing(index_elements=["transaction_id", "is_fraud", "source"])

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from fraudstream.features.state.base import Settle, settled
 from fraudstream.schema import Decision, Transaction
 
 __all__ = [
@@ -57,14 +58,6 @@ class Source(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-#: Blocks until what a `write` sent is durable; raises if it cannot be.
-Settle = Callable[[], None]
-
-
-def settled() -> None:
-    """The `Settle` of a write that was durable when it returned."""
 
 
 @runtime_checkable

@@ -5,9 +5,10 @@ failing sink or database is retried with backoff and nothing is committed meanwh
 so a crash at any point means a redelivery, never a loss. Bad messages go to the
 dead-letter sink with the reason; nothing is dropped silently.
 
-Sinks are settled late: batch N's decisions are sent, batch N+1 is decided while the
-broker acknowledges them, and only then is N settled (acknowledged) and committed. The
-wait overlaps useful work, and the commit still comes after every sink.
+Sinks and the feature state are settled late: batch N's decisions are sent and its
+state fold is sent, batch N+1 is decided while the broker acknowledges them and Redis
+folds, and only then is N settled (acknowledged) and committed. The wait overlaps
+useful work, and the commit still comes after every sink.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class _Unsettled:
 
     messages: list[Message]
     sent: list[tuple[DecisionSink, list[tuple[Transaction, Decision]], Settle]] = field(default_factory=list)
+    states: list[Settle] = field(default_factory=list)  # feature-state folds to wait for
 
 
 class StreamWorker:
@@ -171,6 +173,8 @@ class StreamWorker:
         batch, self._unsettled = self._unsettled, None
         if batch is None:
             return
+        for state in batch.states:
+            self._retry("feature state", lambda state=state: self.service.settle(state))  # type: ignore[misc]
         for sink, pairs, settle in batch.sent:
             self._settle(sink, pairs, settle)
         self._retry("commit", lambda: self.source.commit(batch.messages))
@@ -218,7 +222,10 @@ class StreamWorker:
         transactions = [tx for tx, _ in valid]
         created = [m.created_at for _, m in valid]
 
-        result = self._retry("decide", lambda: self.service.decide(transactions, created, path="stream"))
+        result = self._retry(
+            "decide", lambda: self.service.decide(transactions, created, path="stream", wait_for_state=False)
+        )
+        batch.states.append(result.state)
         pairs = list(zip(transactions, result.decisions, strict=True))
         for sink in self.sinks:
             settle = self._retry(sink.name, lambda sink=sink: sink.write(pairs))  # type: ignore[misc]

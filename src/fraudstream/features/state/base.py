@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,7 +11,15 @@ import numpy.typing as npt
 
 from fraudstream.features.events import Events
 
-__all__ = ["ENTITY_KINDS", "FeatureState", "Workspace"]
+__all__ = ["ENTITY_KINDS", "FeatureState", "Settle", "Workspace", "settled"]
+
+#: Blocks until what a write sent is durable; raises if it cannot be made so.
+Settle = Callable[[], None]
+
+
+def settled() -> None:
+    """The `Settle` of a write that was durable when it returned."""
+
 
 #: Entity kinds in the order the kernel takes them, with the row layout each uses.
 ENTITY_KINDS: tuple[tuple[str, str], ...] = (
@@ -44,13 +53,15 @@ class FeatureState(Protocol):
 
     `begin` resolves every entity of a batch to a state row (fetching them in one go
     where the state is remote) and says which events were already folded before;
-    `commit` makes the batch's folds durable, together with the idempotence keys, so
-    that a batch is folded entirely or not at all.
+    `commit` folds the batch, together with its idempotence keys, entirely or not at
+    all. A remote state may send the commit and return at once: the next `begin` sees
+    it all the same, and the `Settle` it returns waits until it is durable (a stream
+    worker settles before it commits the batch's offsets).
     """
 
     def begin(self, events: Events) -> Workspace: ...
 
-    def commit(self, workspace: Workspace) -> None: ...
+    def commit(self, workspace: Workspace) -> Settle: ...
 
 
 def first_occurrences(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:

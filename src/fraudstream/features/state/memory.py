@@ -14,7 +14,7 @@ import pandas as pd
 
 from fraudstream.features.events import Events
 from fraudstream.features.layout import DAY, empty_rows
-from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Workspace, first_occurrences
+from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Settle, Workspace, first_occurrences, settled
 
 __all__ = ["MemoryState"]
 
@@ -110,7 +110,7 @@ class MemoryState(FeatureState):
             sources=tuple(sources),
         )
 
-    def commit(self, workspace: Workspace) -> None:
+    def commit(self, workspace: Workspace) -> Settle:
         assert isinstance(workspace, MemoryWorkspace), "a workspace from another state backend"
         for (kind, _), local, source in zip(ENTITY_KINDS, workspace.states, workspace.sources, strict=True):
             self.tables[kind].matrix[source] = local
@@ -121,6 +121,7 @@ class MemoryState(FeatureState):
             self._newest_ms = max(self._newest_ms, int(workspace.ts_ms[folded].max()))
         if len(self._seen) > 2 * self._pruned_at + 100_000:
             self._prune()
+        return settled
 
     def _prune(self) -> None:
         horizon = self._newest_ms - SEEN_RETENTION_MS
