@@ -105,3 +105,26 @@ def test_a_merge_sent_again_after_a_lost_reply_is_applied_once(redis_state: Redi
     channel._pending = merge
     channel.round_trip([])
     np.testing.assert_array_equal(redis_state.row("merchant", "shared-merchant"), once)
+
+
+def test_a_customer_written_by_two_workers_at_once_counts_both(redis_state: RedisState) -> None:
+    # Customers go without merge operations (one worker owns each); a conflict sends the
+    # merge again with them, so a customer seen by two workers at once (a rebalance)
+    # loses nothing either.
+    a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
+    b = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
+    _raw_a, ws_a = a.prepare(batch("ca", "hank", 5))
+    _raw_b, ws_b = b.prepare(batch("cb", "hank", 7, start=2))  # read before a's commit
+    a.commit(ws_a)()
+    b.commit(ws_b)()
+    events = batch("probe", "hank", 1, start=30)
+    probe = a.compute(a.prepare(events)[0], events)
+    assert probe[0, list(FEATURES.names).index("customer_count_1h")] == 12
+    memory = MemoryState()
+    single = FeatureEngine(FEATURES, memory)
+    single.process(batch("ca", "hank", 5))
+    single.process(batch("cb", "hank", 7, start=2))
+    merged, expected = redis_state.row("customer", "hank"), memory.row("customer", "hank")
+    assert merged is not None and expected is not None
+    rings = slice(4, 484)  # the windows; the header and tables keep the latest, not a sum
+    np.testing.assert_allclose(merged[rings], expected[rings], rtol=1e-12, equal_nan=True)

@@ -14,15 +14,14 @@ useful work, and the commit still comes after every sink.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fraudstream.schema import Decision, Label, Transaction
 from fraudstream.service import DecisionService
@@ -44,6 +43,7 @@ __all__ = ["Backoff", "StreamWorker", "describe_errors"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+W = TypeVar("W", bound=BaseModel)
 
 
 def describe_errors(error: ValidationError) -> str:
@@ -197,26 +197,26 @@ class StreamWorker:
 
     # -- handling -----------------------------------------------------------------
 
-    def _decode(self, message: Message, letters: list[DeadLetter]) -> Any | None:
+    def _parse(self, message: Message, model: type[W], invalid: str, letters: list[DeadLetter]) -> W | None:
+        """The message as `model`, or None with its dead letter: too large, not JSON, invalid."""
         if len(message.value) > self.max_message_bytes:
             letters.append(DeadLetter(message, "too_large", f"{len(message.value)} bytes > {self.max_message_bytes}"))
             return None
         try:
-            return json.loads(message.value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            letters.append(DeadLetter(message, "invalid_json", str(exc)))
+            # Straight from the bytes: pydantic's own JSON parser takes half the time of
+            # json.loads followed by model_validate.
+            return model.model_validate_json(message.value)
+        except ValidationError as exc:
+            not_json = any(e["type"] == "json_invalid" for e in exc.errors(include_url=False))
+            letters.append(DeadLetter(message, "invalid_json" if not_json else invalid, describe_errors(exc)))
             return None
 
     def _transactions(self, messages: list[Message], letters: list[DeadLetter], batch: _Unsettled) -> None:
         valid: list[tuple[Transaction, Message]] = []
         for message in messages:
-            payload = self._decode(message, letters)
-            if payload is None:
-                continue
-            try:
-                valid.append((Transaction.model_validate(payload), message))
-            except ValidationError as exc:
-                letters.append(DeadLetter(message, "invalid_transaction", describe_errors(exc)))
+            tx = self._parse(message, Transaction, "invalid_transaction", letters)
+            if tx is not None:
+                valid.append((tx, message))
         if not valid:
             return
         transactions = [tx for tx, _ in valid]
@@ -234,13 +234,9 @@ class StreamWorker:
     def _labels(self, messages: list[Message], letters: list[DeadLetter]) -> None:
         labels: list[tuple[Label, Message]] = []
         for message in messages:
-            payload = self._decode(message, letters)
-            if payload is None:
-                continue
-            try:
-                labels.append((Label.model_validate(payload), message))
-            except ValidationError as exc:
-                letters.append(DeadLetter(message, "invalid_label", describe_errors(exc)))
+            label = self._parse(message, Label, "invalid_label", letters)
+            if label is not None:
+                labels.append((label, message))
 
         def store() -> None:
             nonlocal labels

@@ -78,6 +78,7 @@ local function merge(key, template, ops)
   if redis.call('EXISTS', key) == 0 then
     redis.call('SET', key, template)
   end
+  if ops == '-' then return end  -- nothing to merge
   local pos = 1
   while pos <= #ops do
     local op, off, count
@@ -151,11 +152,26 @@ local function merge(key, template, ops)
   end
 end
 
+-- Rows sent without operations (customers: one worker owns each) can only be replaced.
+-- If one was written meanwhile, nothing is applied: the conflicts go back, and the
+-- client sends the merge again with their operations.
+local conflicts = {}
+for i = 1, n do
+  if ARGV[7 + 4 * i] == '' then
+    local width = #templates[tonumber(ARGV[7 + 4 * i - 3])]
+    if redis.call('GETRANGE', KEYS[i], width, width + 7) ~= ARGV[7 + 4 * i - 2] then
+      conflicts[#conflicts + 1] = i
+    end
+  end
+end
+if #conflicts > 0 then return conflicts end
+
 for i = 1, n do
   local key = KEYS[i]
   local template = templates[tonumber(ARGV[7 + 4 * i - 3])]
   local width = #template
-  if redis.call('GETRANGE', key, width, width + 7) == ARGV[7 + 4 * i - 2] then
+  local ops = ARGV[7 + 4 * i]
+  if ops == '' or redis.call('GETRANGE', key, width, width + 7) == ARGV[7 + 4 * i - 2] then
     redis.call('SET', key, ARGV[7 + 4 * i - 1], 'PX', ttl)
   else
     merge(key, template, ARGV[7 + 4 * i])
@@ -221,6 +237,8 @@ def row_operations(spec: RowSpec, before: FloatMatrix, after: FloatMatrix) -> li
 #: a row is always merged (and gets a version).
 UNVERSIONED = b"-"
 VERSION_BYTES = 8
+#: The operations of a row that changed only in ways a merge ignores (a NaN's bits).
+NO_OPERATIONS = b"-"
 
 
 @dataclass
@@ -312,24 +330,40 @@ class RedisState(FeatureState):
         assert isinstance(workspace, RedisWorkspace), "a workspace from another state backend"
         version = os.urandom(VERSION_BYTES)
         entity_keys: list[bytes] = []
-        per_entity: list[Any] = []
+        per_entity: list[Any] = []  # layout code, version read, row, operations: per entity
+        deferred: list[tuple[int, RowSpec, FloatMatrix, FloatMatrix, npt.NDArray[np.intp]]] = []
         for (_, layout), keys, read, before, after in zip(
             ENTITY_KINDS, workspace.redis_keys, workspace.versions, workspace.originals, workspace.states, strict=True
         ):
+            spec = SPECS[layout]
+            bits = np.ascontiguousarray(before).view(np.uint64), np.ascontiguousarray(after).view(np.uint64)
+            changed = np.flatnonzero((bits[0] != bits[1]).any(axis=1))
             raw = np.ascontiguousarray(after, dtype="<f8").tobytes()
-            size = SPECS[layout].width * 8
-            for i, ops in enumerate(row_operations(SPECS[layout], before, after)):
-                if ops is not None:
-                    entity_keys.append(keys[i])
-                    row = raw[i * size : (i + 1) * size] + version
-                    per_entity += [LAYOUT_CODES[layout], read[i], row, ops]
+            size = spec.width * 8
+            # Operations only for the rows other workers write too: working them out for
+            # customer rows cost 5 µs an event, and those only need them after a conflict.
+            ops = row_operations(spec, before[changed], after[changed]) if layout != "customer" else None
+            if ops is None:
+                deferred.append((len(per_entity) + 3, spec, before, after, changed))
+            for j, i in enumerate(changed.tolist()):
+                entity_keys.append(keys[i])
+                per_entity += [LAYOUT_CODES[layout], read[i], raw[i * size : (i + 1) * size] + version]
+                per_entity.append(b"" if ops is None else ops[j] or NO_OPERATIONS)
         seen = [self._seen_key(int(k)) for k in workspace.keys[workspace.fold]]
         if not entity_keys and not seen:
             return settled
         marker = f"{self.prefix}:merged:{version.hex()}".encode()
-        keys = [*entity_keys, *seen, marker]
-        args = [len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, version, *per_entity]
-        return self._channel.send_merge(("EVALSHA", self._sha, len(keys), *keys, *args))
+        head = ("EVALSHA", self._sha, len(entity_keys) + len(seen) + 1, *entity_keys, *seen, marker)
+        head += (len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, version)
+
+        def with_all_operations() -> tuple[Any, ...]:
+            full = list(per_entity)
+            for first, spec, before, after, changed in deferred:
+                for j, ops in enumerate(row_operations(spec, before[changed], after[changed])):
+                    full[first + 4 * j] = ops or NO_OPERATIONS
+            return (*head, *full)
+
+        return self._channel.send_merge((*head, *per_entity), with_all_operations)
 
     def flush(self) -> None:
         """Wait until every merge sent was applied (before reading rows another way)."""
@@ -365,13 +399,15 @@ class _MergeChannel:
         self.load_script = load_script
         self._connection: Any = None  # redis-py's Connection, whose methods are untyped
         self._pending: tuple[Any, ...] | None = None  # the merge not acknowledged yet
+        self._on_conflict: Callable[[], tuple[Any, ...]] | None = None
         self._in_flight = False  # its reply is due on the connection
         self._sent = self._acknowledged = 0
 
-    def send_merge(self, command: tuple[Any, ...]) -> Settle:
+    def send_merge(self, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]) -> Settle:
+        """Send `command`; if the script reports conflicts, `on_conflict()` is sent instead."""
         if self._pending is not None:
             self.round_trip([])  # one merge in flight at a time
-        self._pending = command
+        self._pending, self._on_conflict = command, on_conflict
         self._sent += 1
         number = self._sent
         self._send([])
@@ -389,8 +425,13 @@ class _MergeChannel:
             if self._in_flight:
                 self._in_flight = False
                 try:
-                    connection.read_response()
-                    self._pending, self._acknowledged = None, self._sent
+                    conflicts = connection.read_response()
+                    if isinstance(conflicts, list) and self._on_conflict is not None:
+                        # Nothing was applied: send it again, with operations for every row.
+                        log.debug("feature-state merge conflicted on %d rows", len(conflicts))
+                        self._pending, self._on_conflict = self._on_conflict(), None
+                    else:
+                        self._pending, self._acknowledged = None, self._sent
                 except redis.ResponseError as exc:
                     failure = exc
             replies = [connection.read_response() for _ in commands]
@@ -398,6 +439,8 @@ class _MergeChannel:
             self._drop()
             raise
         self._release()
+        if self._pending is not None and not self._in_flight and failure is None:
+            return self.round_trip(commands)  # the conflicted merge, then the reads again
         if failure is not None:
             if not str(failure).startswith("NOSCRIPT"):
                 raise failure  # stays pending: sent again by the next round trip
