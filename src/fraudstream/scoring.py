@@ -7,7 +7,7 @@ a single transaction is a batch of one.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -113,6 +113,10 @@ class Scorer:
 
     def commit(self, pending: PendingBatch) -> Settle:
         return self.engine.commit(pending.workspace)
+
+    def stage(self, pending: PendingBatch) -> Callable[[], Settle]:
+        """The batch's feature-state fold worked out; calling it applies it (see `commit`)."""
+        return self.engine.stage(pending.workspace)
 
     def score(self, transactions: Sequence[Transaction]) -> list[Decision]:
         """Decisions for a batch, in order; the batch is folded into feature state."""

@@ -114,8 +114,10 @@ class DecisionService:
             # again, and one it lost (a crash between the database and the state) is.
             pending = self.scorer.prepare(unique)
             scored = pending.scored.decisions(self.scorer.version)
-            inserted = self.store.save_decisions(list(zip(unique, scored, strict=True)))  # durable first ...
-            state = self.scorer.commit(pending)  # ... then the feature state
+            stored = self.store.send_decisions(list(zip(unique, scored, strict=True)))
+            fold = self.scorer.stage(pending)  # worked out while the database inserts
+            inserted = stored()  # durable first ...
+            state = fold()  # ... then the feature state
             if wait_for_state:
                 state()
                 state = settled

@@ -123,16 +123,16 @@ def test_labels_on_the_stream(runtime: Runtime) -> None:
 def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runtime) -> None:
     source: MemorySource = runtime.source  # type: ignore[assignment]
     store = runtime.service.store
-    real_save = store.save_decisions
+    real_send = store.send_decisions
     failures = {"left": 3}
 
-    def flaky(pairs: Any, received_at: Any = None) -> int:
+    def flaky(pairs: Any, received_at: Any = None) -> Any:
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("database briefly away")
-        return real_save(pairs, received_at)
+        return real_send(pairs, received_at)
 
-    store.save_decisions = flaky  # type: ignore[method-assign]
+    store.send_decisions = flaky  # type: ignore[method-assign]
     for i in range(6):
         source.put(tx(i))
     worker = runtime.workers[0]
@@ -154,11 +154,11 @@ def test_stop_during_retries_commits_nothing(runtime: Runtime) -> None:
     source: MemorySource = runtime.source  # type: ignore[assignment]
     worker = runtime.workers[0]
 
-    def broken(pairs: Any, received_at: Any = None) -> int:
+    def broken(pairs: Any, received_at: Any = None) -> Any:
         worker.stop.set()  # shut down while the database is away
         raise ConnectionError("down")
 
-    runtime.service.store.save_decisions = broken  # type: ignore[method-assign]
+    runtime.service.store.send_decisions = broken  # type: ignore[method-assign]
     source.put(tx(0))
     with pytest.raises(ConnectionError):
         worker.step()

@@ -8,6 +8,8 @@ cut into batches: offline and online features are identical by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -62,6 +64,9 @@ class FeatureEngine:
 
     def commit(self, workspace: Workspace) -> Settle:
         return self.state.commit(workspace)
+
+    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
+        return self.state.stage(workspace)
 
     def compute(self, raw: FloatMatrix, events: Events) -> FloatMatrix:
         """Features of the batch's transactions, in order, from its raw aggregates."""

@@ -56,12 +56,18 @@ class FeatureState(Protocol):
     `commit` folds the batch, together with its idempotence keys, entirely or not at
     all. A remote state may send the commit and return at once: the next `begin` sees
     it all the same, and the `Settle` it returns waits until it is durable (a stream
-    worker settles before it commits the batch's offsets).
+    worker settles before it commits the batch's offsets). `stage` works the fold out
+    without applying it, so that the work can overlap a wait (the decisions' insert).
     """
 
     def begin(self, events: Events) -> Workspace: ...
 
-    def commit(self, workspace: Workspace) -> Settle: ...
+    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
+        """The batch's fold, worked out: calling it applies it, as `commit` does."""
+        ...
+
+    def commit(self, workspace: Workspace) -> Settle:
+        return self.stage(workspace)()
 
 
 def first_occurrences(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:

@@ -6,6 +6,7 @@ its commit (a database down, say) leaves the state as it was, ready for the retr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,7 +111,10 @@ class MemoryState(FeatureState):
             sources=tuple(sources),
         )
 
-    def commit(self, workspace: Workspace) -> Settle:
+    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
+        return lambda: self._apply(workspace)
+
+    def _apply(self, workspace: Workspace) -> Settle:
         assert isinstance(workspace, MemoryWorkspace), "a workspace from another state backend"
         for (kind, _), local, source in zip(ENTITY_KINDS, workspace.states, workspace.sources, strict=True):
             self.tables[kind].matrix[source] = local

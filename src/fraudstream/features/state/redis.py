@@ -326,7 +326,7 @@ class RedisState(FeatureState):
             versions=tuple(versions),
         )
 
-    def commit(self, workspace: Workspace) -> Settle:
+    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
         assert isinstance(workspace, RedisWorkspace), "a workspace from another state backend"
         version = os.urandom(VERSION_BYTES)
         entity_keys: list[bytes] = []
@@ -351,7 +351,7 @@ class RedisState(FeatureState):
                 per_entity.append(b"" if ops is None else ops[j] or NO_OPERATIONS)
         seen = [self._seen_key(int(k)) for k in workspace.keys[workspace.fold]]
         if not entity_keys and not seen:
-            return settled
+            return lambda: settled
         marker = f"{self.prefix}:merged:{version.hex()}".encode()
         head = ("EVALSHA", self._sha, len(entity_keys) + len(seen) + 1, *entity_keys, *seen, marker)
         head += (len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, version)
@@ -363,7 +363,7 @@ class RedisState(FeatureState):
                     full[first + 4 * j] = ops or NO_OPERATIONS
             return (*head, *full)
 
-        return self._channel.send_merge((*head, *per_entity), with_all_operations)
+        return lambda: self._channel.send_merge((*head, *per_entity), with_all_operations)
 
     def flush(self) -> None:
         """Wait until every merge sent was applied (before reading rows another way)."""
