@@ -12,7 +12,10 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
 3. the broker's floor in the same run: a relay that consumes and re-produces each message
    with the worker's client settings and does nothing else, measured the same way;
 4. the seed design in the same run: a consumer that POSTs each event to the API;
-5. a py-spy profile of one worker under load.
+5. a py-spy profile of one worker under load, in a run of its own (py-spy takes CPU);
+6. CPU per event of every process (the workers, Redis, PostgreSQL, the broker), from
+   /proc between 10 % and 90 % decided: with two cores for everything, the sum says
+   what the machine itself allows.
 """
 
 from __future__ import annotations
@@ -120,6 +123,28 @@ class Setup:
         RedisState(REDIS_URL, prefix=f"bench:{self.schema}").clear()
 
 
+SERVICES = ("redis-server", "postgres", "tansu")
+
+
+def cpu_seconds(workers: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by the workers and by each service, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(("workers", *SERVICES), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        group = "workers" if int(entry.name) in workers else name if name in SERVICES else None
+        if group is not None:
+            out[group] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for p in processes:
         p.terminate()
@@ -134,8 +159,10 @@ def throughput(
     try:
         produce_events(transactions, setup.kafka())
         processes = setup.workers(n_workers)
+        pids = [p.pid for p in processes]
         total = len(transactions)
         marks: dict[float, float] = {}
+        cpu: dict[float, dict[str, float]] = {}
         profile_text = ""
         spy: subprocess.Popen[str] | None = None
         deadline = time.monotonic() + 600
@@ -143,6 +170,7 @@ def throughput(
             for q in (0.1, 0.9):
                 if q not in marks and count >= q * total:
                     marks[q] = time.monotonic()
+                    cpu[q] = cpu_seconds(pids)
                     if profile and q == 0.1:
                         spy = subprocess.Popen(
                             [
@@ -168,10 +196,13 @@ def throughput(
             profile_text = _top_frames(Path("/tmp/fraudstream-worker.spy"))
         stop(processes)
         rate = 0.8 * total / (marks[0.9] - marks[0.1])
+        used = {k: cpu[0.9][k] - cpu[0.1][k] for k in cpu[0.9]}
         return {
             "workers": n_workers,
             "events": total,
             "events_per_s": round(rate),
+            "cpu_us_per_event": {k: round(1e6 * v / (0.8 * total), 1) for k, v in used.items()},
+            "cpu_us_per_event_total": round(1e6 * sum(used.values()) / (0.8 * total), 1),
             **({"profile_top": profile_text} if profile else {}),
         }
     finally:
@@ -327,12 +358,13 @@ def main() -> None:
 
     trained, model_dir = model()
     n_latency = int(args.rate * args.latency_seconds)
-    pool = live_transactions(2 * args.events + 2 * n_latency + args.seed_events)
-    offsets = np.cumsum([0, args.events, args.events, n_latency, n_latency, args.seed_events])
+    pool = live_transactions(3 * args.events + 2 * n_latency + args.seed_events)
+    offsets = np.cumsum([0, args.events, args.events, n_latency, n_latency, args.seed_events, args.events])
     runs = [pool[a:b] for a, b in itertools.pairwise(offsets)]
     with tansu() as brokers:
-        one = throughput(brokers, model_dir, runs[0], 1, profile=True)
+        one = throughput(brokers, model_dir, runs[0], 1, profile=False)
         two = throughput(brokers, model_dir, runs[1], 2, profile=False)
+        profiled = throughput(brokers, model_dir, runs[5], 1, profile=True)
         lat = latency(brokers, model_dir, runs[2], args.rate)
         floor = latency(brokers, model_dir, runs[3], args.rate, floor=True)
         seed = seed_design(brokers, model_dir, runs[4])
@@ -343,6 +375,7 @@ def main() -> None:
             "partitions": PARTITIONS,
             "one_worker": one,
             "two_workers": two,
+            "one_worker_under_py_spy": profiled,
             "scaling_two_over_one": round(two["events_per_s"] / one["events_per_s"], 2),
             "latency_one_worker": lat,
             "latency_broker_floor_relay": floor,
