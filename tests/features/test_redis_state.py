@@ -40,24 +40,32 @@ def batch(prefix: str, customer: str, n: int, start: int = 0) -> Events:
     return Events.from_frame(pd.DataFrame(rows))
 
 
-def test_two_workers_on_one_merchant_both_count(redis_state: RedisState) -> None:
-    a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
-    b = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
-    _raw_a, ws_a = a.prepare(batch("a", "alice", 5))
-    _raw_b, ws_b = b.prepare(batch("b", "bob", 7, start=2))  # read before a's commit
+def write_at_once(state: RedisState, first: Events, second: Events) -> MemoryState:
+    """Two workers read before either writes, then write in turn; returns the same two
+    batches folded through one memory state, for comparison."""
+    a, b = (FeatureEngine(FEATURES, RedisState(state.client, prefix=state.prefix)) for _ in range(2))
+    _raw_a, ws_a = a.prepare(first)
+    _raw_b, ws_b = b.prepare(second)  # read before a's commit
     a.commit(ws_a)()
     b.commit(ws_b)()
-    reader = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
-    events = batch("probe", "carol", 1, start=30)
-    probe = reader.compute(reader.prepare(events)[0], events)
-    names = list(FEATURES.names)
-    assert probe[0, names.index("merchant_count_1d")] == 12  # 5 + 7, neither lost
-    assert probe[0, names.index("device_distinct_customers_24h")] == 2
-    # The same events through one memory state: the merged rows are the same.
     memory = MemoryState()
     single = FeatureEngine(FEATURES, memory)
-    single.process(batch("a", "alice", 5))
-    single.process(batch("b", "bob", 7, start=2))
+    single.process(first)
+    single.process(second)
+    return memory
+
+
+def probe(state: RedisState, customer: str, *features: str) -> list[float]:
+    reader = FeatureEngine(FEATURES, RedisState(state.client, prefix=state.prefix))
+    events = batch("probe", customer, 1, start=30)
+    row = reader.compute(reader.prepare(events)[0], events)[0]
+    return [row[list(FEATURES.names).index(f)] for f in features]
+
+
+def test_two_workers_on_one_merchant_both_count(redis_state: RedisState) -> None:
+    memory = write_at_once(redis_state, batch("a", "alice", 5), batch("b", "bob", 7, start=2))
+    # 5 + 7 payments, neither lost; two customers on the device
+    assert probe(redis_state, "carol", "merchant_count_1d", "device_distinct_customers_24h") == [12, 2]
     merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
     assert merged is not None and expected is not None
     np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)
@@ -111,19 +119,8 @@ def test_a_customer_written_by_two_workers_at_once_counts_both(redis_state: Redi
     # Customers go without merge operations (one worker owns each); a conflict sends the
     # merge again with them, so a customer seen by two workers at once (a rebalance)
     # loses nothing either.
-    a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
-    b = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
-    _raw_a, ws_a = a.prepare(batch("ca", "hank", 5))
-    _raw_b, ws_b = b.prepare(batch("cb", "hank", 7, start=2))  # read before a's commit
-    a.commit(ws_a)()
-    b.commit(ws_b)()
-    events = batch("probe", "hank", 1, start=30)
-    probe = a.compute(a.prepare(events)[0], events)
-    assert probe[0, list(FEATURES.names).index("customer_count_1h")] == 12
-    memory = MemoryState()
-    single = FeatureEngine(FEATURES, memory)
-    single.process(batch("ca", "hank", 5))
-    single.process(batch("cb", "hank", 7, start=2))
+    memory = write_at_once(redis_state, batch("ca", "hank", 5), batch("cb", "hank", 7, start=2))
+    assert probe(redis_state, "hank", "customer_count_1h") == [12]
     merged, expected = redis_state.row("customer", "hank"), memory.row("customer", "hank")
     assert merged is not None and expected is not None
     rings = slice(4, 484)  # the windows; the header and tables keep the latest, not a sum

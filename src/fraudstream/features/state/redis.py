@@ -365,12 +365,8 @@ class RedisState(FeatureState):
 
         return lambda: self._channel.send_merge((*head, *per_entity), with_all_operations)
 
-    def flush(self) -> None:
-        """Wait until every merge sent was applied (before reading rows another way)."""
-        self._channel.round_trip([])
-
     def row(self, kind: str, entity: str) -> npt.NDArray[np.float64] | None:
-        """The stored row of one entity, for inspection and tests (after `flush`)."""
+        """The stored row of one entity, for inspection and tests (merges settled)."""
         blob: Any = self.client.get(self._key(kind, entity))
         if blob is None:
             return None
