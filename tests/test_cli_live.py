@@ -31,7 +31,7 @@ def test_demo_runs_end_to_end_and_stops(tmp_path: Path) -> None:
 
 def test_serve_answers_and_stops_on_interrupt(trained_model: Model, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
-    trained_model.save(model_dir)
+    trained_model.save(model_dir, name=trained_model.info["name"])  # the shared model keeps its name
     port = 18_000 + os.getpid() % 1_000
     process = subprocess.Popen(
         [sys.executable, "-m", "fraudstream.cli", "serve", "--model", str(model_dir), "--port", str(port)],

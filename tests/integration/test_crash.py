@@ -51,7 +51,8 @@ def test_kill_dash_nine_and_restart(
     redis_prefix: str,
     stream_transactions: list[Transaction],
 ) -> None:
-    model_dir = trained_model.save(tmp_path / "model")
+    # Saving names a model after its directory: keep the shared session model's name.
+    model_dir = trained_model.save(tmp_path / "model", name=trained_model.info["name"])
     settings = settings_for(tmp_path, brokers, topics, postgres_url, redis_prefix, worker_batch_size=50)
     env = {
         **os.environ,
