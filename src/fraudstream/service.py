@@ -79,7 +79,9 @@ class DecisionService:
         self.feed = feed or LiveFeed(encode=decision_event, flagged=lambda item: item[1].outcome != Outcome.APPROVE)
         self.stats = stats or LiveStats()
         self.metrics.set_model(scorer.version)
-        self._lock = threading.Lock()
+        # Re-entrant: a stream worker settles its previous batch (which takes the lock)
+        # while the database inserts the batch it is deciding.
+        self._lock = threading.RLock()
 
     @property
     def model(self) -> Any:
@@ -92,6 +94,7 @@ class DecisionService:
         path: str = "api",
         clock: Callable[[], float] = time.time,
         wait_for_state: bool = True,
+        meanwhile: Callable[[], None] | None = None,
     ) -> DecideResult:
         """Decisions for a batch, each stored before it is returned or published.
 
@@ -99,7 +102,8 @@ class DecisionService:
         replay after a crash); a repeated id within the batch is decided once.
         Without `wait_for_state`, the feature state may still be folding the batch on
         return: the caller settles `result.state` (with `settle`) before it counts the
-        batch as done, as a stream worker does before it commits offsets.
+        batch as done, as a stream worker does before it commits offsets. `meanwhile`
+        runs while the database inserts the batch (a worker settles the batch before).
         """
         if not transactions:
             return DecideResult([])
@@ -115,8 +119,12 @@ class DecisionService:
             pending = self.scorer.prepare(unique)
             scored = pending.scored.decisions(self.scorer.version)
             stored = self.store.send_decisions(list(zip(unique, scored, strict=True)))
-            fold = self.scorer.stage(pending)  # worked out while the database inserts
-            inserted = stored()  # durable first ...
+            try:
+                fold = self.scorer.stage(pending)  # worked out while the database inserts
+                if meanwhile is not None:
+                    meanwhile()
+            finally:
+                inserted = stored()  # durable first ...
             state = fold()  # ... then the feature state
             if wait_for_state:
                 state()

@@ -7,8 +7,8 @@ dead-letter sink with the reason; nothing is dropped silently.
 
 Sinks and the feature state are settled late: batch N's decisions are sent and its
 state fold is sent, batch N+1 is decided while the broker acknowledges them and Redis
-folds, and only then is N settled (acknowledged) and committed. The wait overlaps
-useful work, and the commit still comes after every sink.
+folds, and N is settled (acknowledged) and committed while the database inserts N+1.
+The waits overlap useful work, and the commit still comes after every sink.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ class StreamWorker:
             self._retry("dead letters", lambda: self.dead_letters.write(letters))
             for letter in letters:
                 self.service.metrics.dead_letters.labels(reason=letter.reason).inc()
-        self.settle()  # the previous batch: acknowledged by now, or nearly
+        self.settle()  # the previous batch, unless a decide settled it while the database worked
         self._unsettled = current
         return len(messages)
 
@@ -223,7 +223,10 @@ class StreamWorker:
         created = [m.created_at for _, m in valid]
 
         result = self._retry(
-            "decide", lambda: self.service.decide(transactions, created, path="stream", wait_for_state=False)
+            "decide",
+            lambda: self.service.decide(
+                transactions, created, path="stream", wait_for_state=False, meanwhile=self.settle
+            ),
         )
         batch.states.append(result.state)
         pairs = list(zip(transactions, result.decisions, strict=True))
