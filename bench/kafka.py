@@ -236,7 +236,7 @@ def relay(brokers: str, source: str, target: str, seconds: float) -> None:
             **FAST_GROUP,
         }
     )
-    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True, "linger.ms": 1})
     consumer.subscribe([source])
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
