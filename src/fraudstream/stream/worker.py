@@ -155,7 +155,7 @@ class StreamWorker:
         for topic, run in itertools.groupby(messages, key=lambda m: m.topic):
             run_messages = list(run)
             if topic == TRANSACTIONS:
-                self._transactions(run_messages, letters, current)
+                self._transactions(run_messages, letters, current, behind=len(messages) >= self.batch_size)
             elif topic == LABELS:
                 self._labels(run_messages, letters)
             else:
@@ -211,7 +211,9 @@ class StreamWorker:
             letters.append(DeadLetter(message, "invalid_json" if not_json else invalid, describe_errors(exc)))
             return None
 
-    def _transactions(self, messages: list[Message], letters: list[DeadLetter], batch: _Unsettled) -> None:
+    def _transactions(
+        self, messages: list[Message], letters: list[DeadLetter], batch: _Unsettled, behind: bool
+    ) -> None:
         valid: list[tuple[Transaction, Message]] = []
         for message in messages:
             tx = self._parse(message, Transaction, "invalid_transaction", letters)
@@ -225,7 +227,14 @@ class StreamWorker:
         result = self._retry(
             "decide",
             lambda: self.service.decide(
-                transactions, created, path="stream", wait_for_state=False, meanwhile=self.settle
+                transactions,
+                created,
+                path="stream",
+                wait_for_state=False,
+                # Behind (a full batch), settle the previous batch while the database
+                # inserts this one; keeping up, publish this one first: settling waits on
+                # the broker, and would delay it.
+                meanwhile=self.settle if behind else None,
             ),
         )
         batch.states.append(result.state)
