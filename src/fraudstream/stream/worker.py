@@ -7,8 +7,9 @@ dead-letter sink with the reason; nothing is dropped silently.
 
 Sinks and the feature state are settled late: batch N's decisions are sent and its
 state fold is sent, batch N+1 is decided while the broker acknowledges them and Redis
-folds, and N is settled (acknowledged) and committed while the database inserts N+1.
-The waits overlap useful work, and the commit still comes after every sink.
+folds, and N is settled (acknowledged) and committed: while the database inserts N+1
+when the worker is behind, after N+1 is published when it keeps up. The waits overlap
+useful work, and the commit still comes after every sink.
 """
 
 from __future__ import annotations
