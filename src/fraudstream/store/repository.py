@@ -326,8 +326,8 @@ class Store:
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         # Built once: generating a statement costs as much as running it on SQLite.
         self._insert_transactions = insert(TRANSACTIONS).on_conflict_do_nothing(index_elements=["transaction_id"])
-        # No RETURNING: then drivers can batch the rows natively (psycopg's pipeline
-        # executemany), several times faster than one huge multi-row statement.
+        # SQLite's path (PostgreSQL sends one statement, `_PostgresDecisions`). No
+        # RETURNING: then the driver batches the rows natively with executemany.
         self._insert_decisions = insert(DECISIONS).on_conflict_do_nothing(index_elements=["transaction_id"])
         self._bulk_transactions: _DriverInsert | _UnnestInsert
         self._postgres: _PostgresDecisions | None = None
@@ -401,7 +401,7 @@ class Store:
         return lambda: ids
 
     def _save_decisions(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> set[str]:
-        # SQLAlchemy Core, not the ORM: the ORM's bulk path was most of the write time.
+        # SQLite. SQLAlchemy Core, not the ORM: the ORM's bulk path was most of the write time.
         with self.engine.begin() as connection:
             self._bulk_transactions.execute(connection, [_tx_row(tx, received_at) for tx, _ in pairs])
             rows = [_decision_row(d) for _, d in pairs]
