@@ -15,7 +15,11 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
 5. a py-spy profile of one worker under load, in a run of its own (py-spy takes CPU);
 6. CPU per event of every process (the workers, Redis, PostgreSQL, the broker), from
    /proc between 10 % and 90 % decided: with two cores for everything, the sum says
-   what the machine itself allows.
+   what the machine itself allows;
+7. with --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree` of an
+   older commit): one worker of that code and one of this, alternately, --pairs times.
+   The machine's speed drifts by a third within minutes; a ratio of neighbouring runs
+   says what a change did, where two separate runs cannot.
 """
 
 from __future__ import annotations
@@ -103,11 +107,13 @@ class Setup:
         with self.engine.connect() as c:
             return int(c.execute(text("SELECT count(*) FROM decisions")).scalar_one())
 
-    def workers(self, n: int) -> list[subprocess.Popen[bytes]]:
+    def workers(self, n: int, src: Path | None = None) -> list[subprocess.Popen[bytes]]:
+        """`n` worker processes, of this checkout's code or of the one in `src`."""
+        env = self.env if src is None else {**self.env, "PYTHONPATH": str(src)}
         return [
             subprocess.Popen(
                 [sys.executable, "-m", "fraudstream.cli", "serve", "--no-api", "--metrics-port", "0"],
-                env=self.env,
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -153,12 +159,17 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def throughput(
-    brokers: str, model_dir: Path, transactions: list[Transaction], n_workers: int, profile: bool
+    brokers: str,
+    model_dir: Path,
+    transactions: list[Transaction],
+    n_workers: int,
+    profile: bool,
+    src: Path | None = None,
 ) -> dict[str, Any]:
     setup = Setup(brokers, model_dir)
     try:
         produce_events(transactions, setup.kafka())
-        processes = setup.workers(n_workers)
+        processes = setup.workers(n_workers, src)
         pids = [p.pid for p in processes]
         total = len(transactions)
         marks: dict[float, float] = {}
@@ -345,6 +356,32 @@ def seed_design(brokers: str, model_dir: Path, transactions: list[Transaction]) 
         setup.close()
 
 
+def against_baseline(
+    brokers: str, model_dir: Path, transactions: list[Transaction], src: Path, pairs: int
+) -> dict[str, Any]:
+    """One worker of the baseline's code, then one of this checkout's, `pairs` times."""
+    rows = []
+    for _ in range(pairs):
+        base = throughput(brokers, model_dir, transactions, 1, profile=False, src=src.resolve())
+        ours = throughput(brokers, model_dir, transactions, 1, profile=False)
+        rows.append(
+            {
+                "baseline_events_per_s": base["events_per_s"],
+                "events_per_s": ours["events_per_s"],
+                "baseline_worker_cpu_us_per_event": base["cpu_us_per_event"]["workers"],
+                "worker_cpu_us_per_event": ours["cpu_us_per_event"]["workers"],
+            }
+        )
+    speedups = [r["events_per_s"] / r["baseline_events_per_s"] for r in rows]
+    cpu = [r["worker_cpu_us_per_event"] / r["baseline_worker_cpu_us_per_event"] for r in rows]
+    return {
+        "baseline_src": str(src),
+        "pairs": rows,
+        "throughput_ratio_median": round(float(np.median(speedups)), 3),
+        "worker_cpu_ratio_median": round(float(np.median(cpu)), 3),
+    }
+
+
 def main() -> None:
     if sys.argv[1:2] == ["relay"]:
         relay(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
@@ -354,14 +391,21 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--seed-events", type=int, default=3_000)
+    parser.add_argument("--baseline-src", type=Path, help="src/ of another checkout: its worker against this one")
+    parser.add_argument("--pairs", type=int, default=3, help="baseline/current pairs with --baseline-src")
     args = parser.parse_args()
+    if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
+        parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
 
     trained, model_dir = model()
     n_latency = int(args.rate * args.latency_seconds)
     pool = live_transactions(3 * args.events + 2 * n_latency + args.seed_events)
     offsets = np.cumsum([0, args.events, args.events, n_latency, n_latency, args.seed_events, args.events])
     runs = [pool[a:b] for a, b in itertools.pairwise(offsets)]
+    baseline: dict[str, Any] = {}
     with tansu() as brokers:
+        if args.baseline_src is not None:
+            baseline = against_baseline(brokers, model_dir, runs[0], args.baseline_src, args.pairs)
         one = throughput(brokers, model_dir, runs[0], 1, profile=False)
         two = throughput(brokers, model_dir, runs[1], 2, profile=False)
         profiled = throughput(brokers, model_dir, runs[5], 1, profile=True)
@@ -381,6 +425,7 @@ def main() -> None:
             "latency_broker_floor_relay": floor,
             "seed_design_http_per_event": seed,
             "throughput_ours_over_seed": round(one["events_per_s"] / seed["events_per_s"], 1),
+            **({"against_baseline": baseline} if baseline else {}),
             "setup": "Tansu broker (memory), local Redis (state) and PostgreSQL (decisions), one 2-core machine",
             "targets": ">= 10k events/s one worker; p99 < 50 ms at 2k events/s",
         },

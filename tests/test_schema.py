@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from fraudstream.schema import Decision, Label, Outcome, Transaction, json_schemas
@@ -149,3 +152,32 @@ def test_json_schemas() -> None:
     json.dumps(schemas)
     with pytest.raises(KeyError, match="unknown schema"):
         json_schemas(["nope"])
+
+
+def _ip_as_ipaddress_reads_it(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+_OCTET = st.one_of(
+    st.integers(0, 300).map(str),
+    st.integers(0, 99).map(lambda n: f"0{n}"),  # leading zeros: not canonical
+    st.sampled_from(["", "-1", "1a", "١", " 1", "+1"]),
+)
+
+
+@given(st.lists(_OCTET, min_size=3, max_size=5).map(".".join))
+def test_ip_addresses_read_as_ipaddress_reads_them(text: str) -> None:
+    expected = _ip_as_ipaddress_reads_it(text)
+    try:
+        got: str | None = Transaction.model_validate(valid_tx(ip=text)).ip
+    except ValidationError:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize("text", ["2001:DB8::1", "::ffff:192.0.2.1", "192.0.2.255", "0.0.0.0"])
+def test_ip_addresses_are_stored_in_canonical_form(text: str) -> None:
+    assert Transaction.model_validate(valid_tx(ip=text)).ip == str(ipaddress.ip_address(text))

@@ -7,6 +7,7 @@ field gets the same message wherever it comes from.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -67,7 +68,15 @@ def _iso3166(code: str) -> str:
     return code
 
 
+# Dotted-decimal IPv4 already in its canonical form (no leading zeros), as most are: it
+# stands as it is, without ipaddress's parse (5 µs, a quarter of a transaction's).
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # [0-9]: \d matches other scripts' digits too
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
 def _ip(value: str) -> str:
+    if _CANONICAL_IPV4.fullmatch(value):
+        return value
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:

@@ -243,6 +243,11 @@ class _Producing:
         self.producer.flush(self.settings.flush_timeout_s)
 
 
+# The model's own serializer, called directly: the bytes of `model_dump_json`, without
+# its keyword handling and the str round trip (8.3 -> 6.6 µs a decision).
+_decision_json = Decision.__pydantic_serializer__.to_json
+
+
 class KafkaDecisionSink:
     name = "kafka"
 
@@ -251,7 +256,7 @@ class KafkaDecisionSink:
 
     def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
         delivery = self._out.send(
-            (decision.model_dump_json().encode(), tx.customer_id.encode(), None) for tx, decision in decisions
+            (_decision_json(decision), tx.customer_id.encode(), None) for tx, decision in decisions
         )
         return lambda: self._out.wait(delivery)
 
