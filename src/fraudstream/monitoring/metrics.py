@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -62,8 +63,10 @@ class Metrics:
         self.batch_size.observe(len(decisions))
         self.features_latency.observe(features_ms / 1000)
         self.model_latency.observe(model_ms / 1000)
-        for decision in decisions:
-            self.decisions.labels(outcome=str(decision.outcome)).inc()
+        # One increment per outcome, not per decision: a labelled child's look-up and its
+        # lock cost more than the counting.
+        for outcome, count in Tally(decision.outcome for decision in decisions).items():
+            self.decisions.labels(outcome=str(outcome)).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
