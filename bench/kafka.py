@@ -259,6 +259,42 @@ def relay(brokers: str, source: str, target: str, seconds: float) -> None:
             consumer.commit(asynchronous=False)
 
 
+#: Messages sent before the measured ones, until they come out: the worker has started,
+#: loaded its model and joined its group (a fixed wait was too short on a slow machine,
+#: and its backlog then counted as latency).
+WARM_UP = 20
+
+
+def tail(brokers: str, topic: str, wanted: int, seconds: float) -> list[Any]:
+    """The messages on `topic` from its start, until `wanted` of them or `seconds` passed."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"tail-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            **FAST_GROUP,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + seconds
+    while len(out) < wanted and time.monotonic() < deadline:
+        out += [m for m in consumer.consume(5_000, 0.5) if m.error() is None]
+    consumer.close()
+    return out
+
+
+def wait_until_relayed(brokers: str, producer: Producer, source: str, output: str, warm: list[Transaction]) -> float:
+    """Send `warm` and wait until each is on `output`; returns the seconds that took."""
+    started = time.monotonic()
+    for tx in warm:
+        producer.produce(source, tx.model_dump_json().encode(), key=tx.customer_id.encode())
+    producer.flush(30)
+    if len(tail(brokers, output, len(warm), 180)) < len(warm):
+        raise RuntimeError(f"the consumer under test did not relay {len(warm)} warm-up messages in 180 s")
+    return time.monotonic() - started
+
+
 def latency(
     brokers: str, model_dir: Path, transactions: list[Transaction], rate: float, floor: bool = False
 ) -> dict[str, Any]:
@@ -274,10 +310,11 @@ def latency(
         else:
             output = setup.topics["decisions"]
             processes = setup.workers(1)
-        time.sleep(8)  # the consumer joins its group
-        produced_at: dict[str, float] = {}
         # Batched like a real producer (linger): Tansu, the test broker, gets slower per batch stored.
         producer = Producer({"bootstrap.servers": brokers, "linger.ms": 20})
+        warm, transactions = transactions[:WARM_UP], transactions[WARM_UP:]
+        ready_after = wait_until_relayed(brokers, producer, setup.topics["transactions"], output, warm)
+        produced_at: dict[str, float] = {}
         started = time.monotonic()
         for i, tx in enumerate(transactions):
             ahead = started + i / rate - time.monotonic()
@@ -287,28 +324,17 @@ def latency(
             producer.produce(setup.topics["transactions"], tx.model_dump_json().encode(), key=tx.customer_id.encode())
             producer.poll(0)
         producer.flush(30)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": brokers,
-                "group.id": f"tail-{uuid.uuid4().hex[:6]}",
-                "auto.offset.reset": "earliest",
-                **FAST_GROUP,
-            }
-        )
-        consumer.subscribe([output])
         latencies: dict[str, float] = {}
-        deadline = time.monotonic() + 120
-        while len(latencies) < len(transactions) and time.monotonic() < deadline:
-            for m in consumer.consume(5_000, 0.5):
-                if m.error() is None:
-                    tx_id = json.loads(m.value())["transaction_id"]
-                    latencies.setdefault(tx_id, (m.timestamp()[1] / 1000 - produced_at[tx_id]) * 1000)
-        consumer.close()
+        for m in tail(brokers, output, len(transactions) + len(warm), 120):
+            tx_id = json.loads(m.value() or b"{}")["transaction_id"]
+            if tx_id in produced_at:
+                latencies.setdefault(tx_id, (m.timestamp()[1] / 1000 - produced_at[tx_id]) * 1000)
         stop(processes)
         values = np.array(list(latencies.values()))
         return {
             "offered_per_s": rate,
             "events": len(transactions),
+            "ready_after_s": round(ready_after, 1),
             "decided": len(values),
             **{f"p{q}_ms": round(float(np.percentile(values, q)), 2) for q in (50, 90, 99)},
         }
