@@ -28,7 +28,8 @@ __all__ = ["Encoder", "encoder_for", "register"]
 _HEADER = struct.Struct(">iiIii")
 _LENGTH = struct.Struct(">i")
 _NULL = _LENGTH.pack(-1)
-_FLOAT = struct.Struct(">id")
+_DOUBLE = struct.Struct(">d")
+_INT64 = struct.Struct(">q")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _FIXED8 = np.dtype([("length", ">i4"), ("value", ">f8")])
@@ -94,55 +95,44 @@ def _fixed8(element: int, values: Sequence[Any], dtype: np.dtype[Any]) -> bytes:
     return _header(element, len(values), False) + records.tobytes()
 
 
-def text_array(values: Sequence[str | None]) -> bytes:
-    """A text[] (also right for varchar columns: the statement casts)."""
-    if None in values:
-        parts: list[bytes] = []
-        for value in values:
-            if value is None:
-                parts.append(_NULL)
-            else:
-                data = value.encode()
-                parts += (_LENGTH.pack(len(data)), data)
-        return _TextArray(_header(TEXT, len(values), True) + b"".join(parts))
-    encoded = [value.encode() for value in values]  # type: ignore[union-attr]
-    lengths = np.fromiter(map(len, encoded), dtype=">i4", count=len(encoded)).tobytes()
-    interleaved = [b""] * (2 * len(encoded))
-    interleaved[0::2] = [lengths[4 * i : 4 * i + 4] for i in range(len(encoded))]
-    interleaved[1::2] = encoded
-    return _TextArray(_header(TEXT, len(values), False) + b"".join(interleaved))
-
-
-def json_array(values: Sequence[bytes | None]) -> bytes:
-    """A json[] from JSON texts already encoded (json's binary form is its text)."""
+def _elements(values: Sequence[Any], to_bytes: Callable[[Any], bytes]) -> bytes:
+    """Each element as its byte length and its binary form; -1 and nothing for a NULL."""
     parts: list[bytes] = []
     for value in values:
         if value is None:
             parts.append(_NULL)
         else:
-            parts += (_LENGTH.pack(len(value)), value)
-    return _JsonArray(_header(JSON, len(values), None in values) + b"".join(parts))
+            data = to_bytes(value)
+            parts += (_LENGTH.pack(len(data)), data)
+    return b"".join(parts)
+
+
+def text_array(values: Sequence[str | None]) -> bytes:
+    """A text[] (also right for varchar columns: the statement casts)."""
+    return _TextArray(_header(TEXT, len(values), None in values) + _elements(values, str.encode))
+
+
+def json_array(values: Sequence[bytes | None]) -> bytes:
+    """A json[] from JSON texts already encoded (json's binary form is its text)."""
+    return _JsonArray(_header(JSON, len(values), None in values) + _elements(values, bytes))
 
 
 def float8_array(values: Sequence[float | None]) -> bytes:
     if None in values:
-        pack = _FLOAT.pack
-        body = b"".join(_NULL if v is None else pack(8, v) for v in values)
-        return _Float8Array(_header(FLOAT8, len(values), True) + body)
+        return _Float8Array(_header(FLOAT8, len(values), True) + _elements(values, _DOUBLE.pack))
     return _Float8Array(_fixed8(FLOAT8, values, _FIXED8))
+
+
+def _micros(value: datetime) -> int:
+    return (value - _PG_EPOCH) // _MICROSECOND
 
 
 def timestamptz_array(values: Sequence[datetime | None]) -> bytes:
     """Microseconds since 2000-01-01 UTC; every value must carry its timezone."""
     if None in values:
-        parts: list[bytes] = []
-        for value in values:
-            if value is None:
-                parts.append(_NULL)
-            else:
-                parts.append(struct.pack(">iq", 8, (value - _PG_EPOCH) // _MICROSECOND))
-        return _TimestamptzArray(_header(TIMESTAMPTZ, len(values), True) + b"".join(parts))
-    micros = [(value - _PG_EPOCH) // _MICROSECOND for value in values]  # type: ignore[operator]
+        body = _elements(values, lambda value: _INT64.pack(_micros(value)))
+        return _TimestamptzArray(_header(TIMESTAMPTZ, len(values), True) + body)
+    micros = [_micros(value) for value in values]  # type: ignore[arg-type]
     return _TimestamptzArray(_fixed8(TIMESTAMPTZ, micros, _FIXED8_INT))
 
 
