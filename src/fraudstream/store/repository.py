@@ -148,9 +148,9 @@ class _UnnestInsert:
         """One array per column, straight from the objects (building row dicts first cost
         as much again); `constants` gives columns that hold one value for the batch."""
         out = []
+        batch = constants or {}
         for name, is_json, encode, get in zip(self.names, self.json, self.encoders, self.getters, strict=True):
-            in_batch = constants is not None and name in constants
-            values = [constants[name]] * len(objects) if in_batch else [get(o) for o in objects]  # type: ignore[index]
+            values = [batch[name]] * len(objects) if name in batch else [get(o) for o in objects]
             out.append(encode([None if v is None else pydantic_core.to_json(v) for v in values] if is_json else values))
         return out
 
