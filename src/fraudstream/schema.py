@@ -168,13 +168,14 @@ class Label(_Wire):
     source: Name | None = Field(default=None, description="Who reported it: chargeback, analyst, ...")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reason:
     """One feature's push on the score (log-odds contribution), rendered for people.
 
     A plain dataclass rather than a model: every decision carries a few, and building
     pydantic models cost more than scoring. Pydantic validates and serialises it as
-    part of `Decision` all the same.
+    part of `Decision` all the same. Not frozen: a frozen dataclass sets each field
+    through `object.__setattr__`, which made building one five times slower.
     """
 
     feature: str

@@ -42,12 +42,7 @@ def top_reasons(
     for picks, row_values, row_pushes, row_keep in zip(top.tolist(), values, pushes, keep, strict=True):
         out.append(
             [
-                Reason(
-                    feature=names[j],
-                    value=None if value != value else value,
-                    contribution=push,
-                    text=features.explain(names[j], value),
-                )
+                Reason(names[j], None if value != value else value, push, features.explain(names[j], value))
                 for j, value, push, kept in zip(picks, row_values, row_pushes, row_keep, strict=True)
                 if kept
             ]

@@ -50,9 +50,10 @@ class LiveFeed:
         self.dropped = 0
 
     def publish(self, items: list[Any]) -> None:
-        flagged = [item for item in items if self._is_flagged(item)]
+        flags = [self._is_flagged(item) for item in items]
+        flagged = [item for item, flag in zip(items, flags, strict=True) if flag]
         if len(items) > self._sample:
-            others = [item for item in items if not self._is_flagged(item)][: self._sample]
+            others = [item for item, flag in zip(items, flags, strict=True) if not flag][: self._sample]
             items = others + flagged
         with self._lock:
             self._recent.extend(items)

@@ -20,6 +20,7 @@ from typing import Any
 import pydantic_core
 from alembic import command
 from alembic.config import Config
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Engine, Table, and_, create_engine, event, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -112,6 +113,12 @@ class _DriverInsert:
         return int(connection.exec_driver_sql(self.sql, params).rowcount)
 
 
+def _dump_json(model: type[BaseModel], field: str) -> Callable[[Any], bytes]:
+    annotation = model.model_fields[field].annotation
+    assert annotation is not None, f"{model.__name__}.{field} has no type"
+    return TypeAdapter(annotation).dump_json
+
+
 class _UnnestInsert:
     """PostgreSQL: a batch as one INSERT ... SELECT FROM unnest(one array per column).
 
@@ -127,6 +134,7 @@ class _UnnestInsert:
         self,
         engine: Engine,
         table: Table,
+        model: type[BaseModel],
         json_columns: set[str],
         derived: Mapping[str, Callable[[Any], Any]] | None = None,
     ) -> None:
@@ -134,7 +142,9 @@ class _UnnestInsert:
         self.names = [c.name for c in columns]
         types = [c.type.compile(dialect=engine.dialect) for c in columns]
         self.encoders = [pgarrays.encoder_for(t) for t in types]
-        self.json = [c.name in json_columns for c in columns]
+        # JSON serialised by the field's declared type: half the time of pydantic_core
+        # working out each value's type (3.7 -> 1.8 µs for a decision's reasons).
+        self.json = [_dump_json(model, c.name) if c.name in json_columns else None for c in columns]
         # A column is the attribute of that name, unless `derived` says how to get it.
         self.getters = [(derived or {}).get(name, attrgetter(name)) for name in self.names]
         arrays = ", ".join(f"%b::{t}[]" for t in types)
@@ -149,9 +159,9 @@ class _UnnestInsert:
         as much again); `constants` gives columns that hold one value for the batch."""
         out = []
         batch = constants or {}
-        for name, is_json, encode, get in zip(self.names, self.json, self.encoders, self.getters, strict=True):
+        for name, dump, encode, get in zip(self.names, self.json, self.encoders, self.getters, strict=True):
             values = [batch[name]] * len(objects) if name in batch else [get(o) for o in objects]
-            out.append(encode([None if v is None else pydantic_core.to_json(v) for v in values] if is_json else values))
+            out.append(encode(values if dump is None else [None if v is None else dump(v) for v in values]))
         return out
 
     def execute(self, connection: Any, objects: Sequence[Any], constants: Mapping[str, Any] | None = None) -> int:
@@ -363,8 +373,8 @@ class Store:
         )
         self._postgres: _PostgresDecisions | None = None
         if self.engine.dialect.name == "postgresql":
-            transactions = _UnnestInsert(self.engine, TRANSACTIONS, {"extra"})
-            decisions = _UnnestInsert(self.engine, DECISIONS, {"reasons", "rules"}, _DECISION_TIMINGS)
+            transactions = _UnnestInsert(self.engine, TRANSACTIONS, Transaction, {"extra"})
+            decisions = _UnnestInsert(self.engine, DECISIONS, Decision, {"reasons", "rules"}, _DECISION_TIMINGS)
             self._postgres = _PostgresDecisions(self.engine, transactions, decisions)
         self._bulk_decisions = _DriverInsert(self.engine, self._insert_decisions, {"reasons", "rules"}, {"decided_at"})
         self._insert_labels = (

@@ -302,15 +302,7 @@ class RedisState(FeatureState):
         originals: list[FloatMatrix] = []
         versions: list[list[bytes]] = []
         for (_, layout), (entities, local), found in zip(ENTITY_KINDS, per_kind, blobs, strict=True):
-            matrix = empty_rows(layout, len(entities))
-            width = SPECS[layout].width * 8
-            read = []
-            for i, blob in enumerate(found[: len(entities)]):
-                if blob is None:
-                    read.append(b"")
-                    continue
-                matrix[i] = np.frombuffer(blob, dtype="<f8", count=SPECS[layout].width)
-                read.append(blob[width:] if len(blob) > width else UNVERSIONED)
+            matrix, read = _parse_rows(layout, found[: len(entities)])
             states.append(matrix)
             originals.append(matrix.copy())
             rows.append(local)
@@ -379,6 +371,21 @@ class RedisState(FeatureState):
         for batch in _chunks(self.client.scan_iter(match=f"{self.prefix}:*", count=1_000), 1_000):
             deleted += int(self.client.delete(*batch))
         return deleted
+
+
+def _parse_rows(layout: str, found: list[bytes | None]) -> tuple[FloatMatrix, list[bytes]]:
+    """Rows as read (empty where there is none) and each one's version (b"": no row).
+
+    One copy into numpy for all of them: a `frombuffer` and an assignment per row cost
+    5 µs an event.
+    """
+    matrix = empty_rows(layout, len(found))
+    size = SPECS[layout].width * 8
+    present = [(i, blob) for i, blob in enumerate(found) if blob is not None]
+    if present:
+        rows = b"".join([memoryview(blob)[:size] for _, blob in present])
+        matrix[[i for i, _ in present]] = np.frombuffer(rows, dtype="<f8").reshape(len(present), -1)
+    return matrix, [b"" if blob is None else blob[size:] or UNVERSIONED for blob in found]
 
 
 class _MergeChannel:

@@ -1,0 +1,156 @@
+"""CPU instructions per event of a stream worker's decision path, counted by callgrind.
+
+    python bench/instructions.py [--batches 6] [--batch-size 500] [--baseline-src DIR]
+
+Needs valgrind, the local Redis and PostgreSQL.
+
+Wall-clock figures on a shared VM drift by a third within minutes, so a change worth
+5 % cannot be seen in them. Instruction counts do not drift: the same code, inputs and
+environment count the same to a few parts in a thousand, whatever else the machine
+is doing. This counts, on the worker's side only, what a stream worker does per batch:
+parse each message's JSON into a `Transaction`, `DecisionService.decide` (features over
+Redis state, model, reasons, the PostgreSQL statement, the Redis merge, metrics, the
+live feed) and each decision's JSON for the decisions topic. Redis's and PostgreSQL's
+own work runs in their processes and is not counted, nor the Kafka client.
+
+An instruction is not a unit of time (a cache miss or a wait on a server costs none),
+so this says whether a change made the worker's own work smaller; `bench/kafka.py`
+says what it sustains.
+
+With --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree`), the same
+count for that code, on the same inputs, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from _common import save
+
+ROOT = Path(__file__).parent.parent
+INPUTS = Path(__file__).parent / ".cache" / "live_transactions.jsonl"
+WARM_UP_BATCHES = 4
+
+
+def _inputs(n: int) -> Path:
+    """Transactions as the worker receives them (JSON), written once and reused."""
+    if not INPUTS.exists() or len(INPUTS.read_bytes().split(b"\n")) < n:
+        from _world import live_transactions
+
+        INPUTS.parent.mkdir(exist_ok=True)
+        INPUTS.write_bytes(b"\n".join(tx.model_dump_json().encode() for tx in live_transactions(n)))
+    return INPUTS
+
+
+def _count(src: Path | None, batches: int, batch_size: int) -> dict[str, Any]:
+    """Run the decision loop under callgrind with `src` on the path; instructions per event."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else dict(os.environ)
+        command = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            sys.executable, __file__, "--child", "--batches", str(batches), "--batch-size", str(batch_size),
+        ]  # fmt: skip
+        started = time.perf_counter()
+        run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"callgrind run failed:\n{run.stderr[-3000:]}")
+        # The file's "summary:" line is 0 when instrumentation starts off; "totals:" holds the count.
+        totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+        instructions = int(totals[-1].split()[1])
+    events = batches * batch_size
+    return {
+        "src": str(src) if src is not None else "this checkout",
+        "instructions_per_event": round(instructions / events),
+        "events": events,
+        "seconds_under_valgrind": round(time.perf_counter() - started, 1),
+    }
+
+
+def _child(batches: int, batch_size: int) -> None:
+    """The measured loop (run by `_count` under valgrind, instrumentation off until the loop)."""
+    import gc
+
+    import redis
+    from sqlalchemy import create_engine, text
+
+    sys.path.insert(0, str(ROOT))  # the tests package: service URLs
+    from tests.services import POSTGRES_URL, REDIS_URL
+
+    from fraudstream.features.state.redis import RedisState
+    from fraudstream.model.artifact import Model
+    from fraudstream.schema import Decision, Transaction
+    from fraudstream.scoring import Scorer
+    from fraudstream.service import DecisionService
+    from fraudstream.store import Store
+
+    messages = INPUTS.read_bytes().split(b"\n")
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    state = RedisState(redis.Redis.from_url(REDIS_URL), prefix=f"bench{uuid.uuid4().hex[:8]}")
+    store = Store(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    service = DecisionService(Scorer(Model.load(Path(__file__).parent / ".cache" / "model"), state), store)
+    to_json = Decision.__pydantic_serializer__.to_json
+
+    def batch(values: list[bytes]) -> None:
+        transactions = [Transaction.model_validate_json(v) for v in values]
+        result = service.decide(transactions, path="stream", wait_for_state=True)
+        for decision in result.decisions:
+            to_json(decision)
+
+    chunks = [messages[i : i + batch_size] for i in range(0, len(messages), batch_size)]
+    try:
+        for values in chunks[:WARM_UP_BATCHES]:
+            batch(values)
+        gc.collect()
+        gc.freeze()  # as `serve` does once it has started
+        toggle = ["callgrind_control", "--instr={}", str(os.getpid())]
+        subprocess.run([a.format("on") for a in toggle], check=True, capture_output=True)
+        for values in chunks[WARM_UP_BATCHES : WARM_UP_BATCHES + batches]:
+            batch(values)
+        subprocess.run([a.format("off") for a in toggle], check=True, capture_output=True)
+    finally:
+        store.close()
+        state.clear()
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=6, help="measured batches (after 4 to warm up)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--baseline-src", type=Path, help="src/ of another checkout, counted the same way")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.batches, args.batch_size)
+        return
+    if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
+        parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
+    from _world import model
+
+    model()  # trained and cached here, not under valgrind
+    _inputs((WARM_UP_BATCHES + args.batches) * args.batch_size)
+    result: dict[str, Any] = {"batch_size": args.batch_size, "this": _count(None, args.batches, args.batch_size)}
+    if args.baseline_src is not None:
+        result["baseline"] = _count(args.baseline_src.resolve(), args.batches, args.batch_size)
+        result["this_over_baseline"] = round(
+            result["this"]["instructions_per_event"] / result["baseline"]["instructions_per_event"], 4
+        )
+    save("instructions", result)
+
+
+if __name__ == "__main__":
+    main()
