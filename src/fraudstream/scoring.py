@@ -45,16 +45,17 @@ class ScoredBatch:
                 set(_EVERY_DECISION_FIELD),
                 transaction_id=tx.transaction_id,
                 customer_id=tx.customer_id,
-                score=float(score),
-                outcome=Outcome(outcome),
+                score=score,
+                outcome=outcome,
                 reasons=reasons,
                 rules=[],
                 model_version=model_version,
                 decided_at=self.decided_at,
                 timings=self.timings,
             )
+            # Plain floats and the Outcome members themselves: per-element numpy access costs more.
             for tx, score, outcome, reasons in zip(
-                self.transactions, self.scores, self.outcomes, self.reasons, strict=True
+                self.transactions, self.scores.tolist(), self.outcomes.tolist(), self.reasons, strict=True
             )
         ]
 
