@@ -114,7 +114,8 @@ class Model:
         return np.asarray(contributions, dtype=np.float64)
 
     def outcomes(self, scores: FloatArray) -> npt.NDArray[np.object_]:
-        out = np.full(len(scores), Outcome.APPROVE, dtype=object)
+        out = np.empty(len(scores), dtype=object)
+        out[:] = Outcome.APPROVE  # not np.full: it would store the plain string "approve"
         out[scores >= self.thresholds.review] = Outcome.REVIEW
         out[scores >= self.thresholds.decline] = Outcome.DECLINE
         return out

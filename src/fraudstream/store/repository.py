@@ -119,6 +119,17 @@ def _dump_json(model: type[BaseModel], field: str) -> Callable[[Any], bytes]:
     return TypeAdapter(annotation).dump_json
 
 
+_EMPTY_JSON: dict[type, bytes] = {list: b"[]", dict: b"{}"}
+
+
+def _json_texts(values: Sequence[Any], dump: Callable[[Any], bytes]) -> list[bytes | None]:
+    """Each value's JSON, None for None. Empty lists and dicts (most rules and extras) are
+    known texts: serialising them was a fifth of the statement's client time."""
+    return [
+        _EMPTY_JSON[type(v)] if not v and type(v) in _EMPTY_JSON else None if v is None else dump(v) for v in values
+    ]
+
+
 class _UnnestInsert:
     """PostgreSQL: a batch as one INSERT ... SELECT FROM unnest(one array per column).
 
@@ -161,7 +172,7 @@ class _UnnestInsert:
         batch = constants or {}
         for name, dump, encode, get in zip(self.names, self.json, self.encoders, self.getters, strict=True):
             values = [batch[name]] * len(objects) if name in batch else [get(o) for o in objects]
-            out.append(encode(values if dump is None else [None if v is None else dump(v) for v in values]))
+            out.append(encode(values if dump is None else _json_texts(values, dump)))
         return out
 
     def execute(self, connection: Any, objects: Sequence[Any], constants: Mapping[str, Any] | None = None) -> int:
