@@ -385,16 +385,28 @@ def seed_design(brokers: str, model_dir: Path, transactions: list[Transaction]) 
 def against_baseline(
     brokers: str, model_dir: Path, transactions: list[Transaction], src: Path, pairs: int
 ) -> dict[str, Any]:
-    """One worker of the baseline's code, then one of this checkout's, `pairs` times."""
+    """One worker of the baseline's code and one of this checkout's, `pairs` times, in ABBA
+    order (baseline first in even pairs, this code first in odd ones): the machine's speed
+    drifts, and a fixed order would charge the drift to one side."""
     rows = []
-    for _ in range(pairs):
-        base = throughput(brokers, model_dir, transactions, 1, profile=False, src=src.resolve())
-        ours = throughput(brokers, model_dir, transactions, 1, profile=False)
+    for pair in range(pairs):
+
+        def base() -> dict[str, Any]:
+            return throughput(brokers, model_dir, transactions, 1, profile=False, src=src.resolve())
+
+        def this() -> dict[str, Any]:
+            return throughput(brokers, model_dir, transactions, 1, profile=False)
+
+        if pair % 2 == 0:
+            baseline, ours = base(), this()
+        else:
+            ours, baseline = this(), base()
         rows.append(
             {
-                "baseline_events_per_s": base["events_per_s"],
+                "baseline_first": pair % 2 == 0,
+                "baseline_events_per_s": baseline["events_per_s"],
                 "events_per_s": ours["events_per_s"],
-                "baseline_worker_cpu_us_per_event": base["cpu_us_per_event"]["workers"],
+                "baseline_worker_cpu_us_per_event": baseline["cpu_us_per_event"]["workers"],
                 "worker_cpu_us_per_event": ours["cpu_us_per_event"]["workers"],
             }
         )
