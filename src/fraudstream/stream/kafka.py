@@ -4,7 +4,11 @@
   worker commits a batch's offsets only after its decisions reached the store and every
   sink. Rebalance callbacks run inside `poll`; before partitions are given up, the worker
   settles and commits the batch in hand. Partitions lost (the group moved on without
-  this worker) are not committed for: their new owner redoes them.
+  this worker) are not committed for: their new owner redoes them. A batch's commit is
+  sent without waiting for the broker's reply (it would hold up the next batch by a
+  round trip); the latest offsets are committed and waited for before partitions are
+  given up and on close. A commit lost meanwhile only means a redelivery, and a
+  redelivered transaction gets its stored decision back.
 - Decisions: produced to `decisions` keyed by customer id (one customer's decisions stay
   ordered), idempotent producer, acks=all; `write` returns at once, and the `Settle` it
   returns blocks until the broker acknowledged every message of that write (the worker
@@ -90,9 +94,11 @@ class KafkaSource:
                 "enable.partition.eof": False,
                 **settings.client,
                 **settings.consumer,
+                "on_commit": self._committed,
             }
         )
         self.assignment: list[TopicPartition] = []
+        self._committing: dict[tuple[str, int], int] = {}  # next offset per partition, sent to commit
         #: Called inside `poll` before partitions are given up: the worker settles its batch.
         self.before_revoke: Callable[[], None] | None = None
         self._lag: int | None = None
@@ -109,12 +115,20 @@ class KafkaSource:
         log.info("partitions revoked", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
         if self.before_revoke is not None:
             self.before_revoke()  # the batch in hand: acknowledged and committed while still ours
+        self._commit_now()
         self.assignment = []
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Not ours any more: nothing can be committed for them (see `commit`).
         log.warning("partitions lost", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
+        self._committing.clear()
         self.assignment = []
+
+    def _committed(self, error: KafkaError | None, _partitions: list[TopicPartition]) -> None:
+        # An asynchronous commit's reply (served inside `poll`). A failed one is covered by
+        # the next commit of the same partitions or by `_commit_now`; else it is redelivered.
+        if error is not None:
+            log.warning("offsets not committed: %s", error)
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         out: list[Message] = []
@@ -140,15 +154,33 @@ class KafkaSource:
         return out
 
     def commit(self, messages: Sequence[Message]) -> None:
+        """Send the commit of `messages`' offsets; the broker's reply is not waited for."""
         latest: dict[tuple[str, int], int] = {}
         for message in messages:
             topic, partition, offset = message.handle
-            latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
+            latest[(topic, partition)] = max(offset + 1, latest.get((topic, partition), 0))
         if not latest:
             return
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in latest.items()]
+        self._committing.update(latest)
+        self._send_commit(latest, wait=False)
+
+    def _commit_now(self) -> None:
+        """Commit the latest offsets of every partition and wait (partitions are given up)."""
+        if not self._committing:
+            return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self._send_commit(self._committing, wait=True)
+        except KafkaException as exc:  # too late to retry: the partitions' next owner redoes them
+            log.warning("offsets not committed before giving the partitions up: %s", exc)
+        self._committing.clear()
+
+    def _send_commit(self, latest: dict[tuple[str, int], int], wait: bool) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
+        try:
+            if wait:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             if exc.args[0].code() not in _GROUP_MOVED_ON:
                 raise
@@ -176,7 +208,7 @@ class KafkaSource:
 
     def close(self) -> None:
         with self._lock:
-            self.consumer.close()
+            self.consumer.close()  # gives the partitions up: `_revoked` commits and waits
 
 
 class _Delivery:

@@ -1,0 +1,71 @@
+"""The Kafka source's commits: sent without waiting, completed before it lets go."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from fraudstream.schema import Transaction
+from fraudstream.stream.base import Message
+from fraudstream.stream.kafka import KafkaSource
+from tests.integration.conftest import kafka_settings, send
+from tests.kafka_broker import FAST_GROUP
+
+pytestmark = pytest.mark.services
+
+
+def committed(brokers: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+    finally:
+        consumer.close()
+
+
+def poll_all(source: KafkaSource, wanted: int, timeout: float = 60.0) -> list[Message]:
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < wanted:
+        assert time.monotonic() < deadline, f"only {len(out)} of {wanted} messages arrived"
+        out += source.poll(wanted - len(out), 0.2)
+    return out
+
+
+def test_commits_are_completed_on_close(
+    brokers: str, topics: dict[str, str], stream_transactions: list[Transaction]
+) -> None:
+    send(brokers, topics, stream_transactions[:40])
+    settings = replace(kafka_settings(brokers, topics), consumer=FAST_GROUP)
+    source = KafkaSource(settings)
+    messages = poll_all(source, 40)
+    first, rest = messages[:25], messages[25:]
+    source.commit(first)
+    source.commit(rest)  # sent; its reply is never served by a poll before close
+    source.close()
+
+    ends: dict[int, int] = {}
+    for m in messages:
+        _, partition, offset = m.handle
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    assert committed(brokers, settings.group_id, topics["transactions"], 4) == ends
+
+
+def test_only_what_was_committed_is_committed(
+    brokers: str, topics: dict[str, str], stream_transactions: list[Transaction]
+) -> None:
+    send(brokers, topics, stream_transactions[:30])
+    settings = replace(kafka_settings(brokers, topics), consumer=FAST_GROUP)
+    source = KafkaSource(settings)
+    messages = poll_all(source, 30)
+    done = [m for m in messages if m.handle[1] == messages[0].handle[1]]  # one partition's messages
+    source.commit(done)
+    source.close()  # the other partitions' messages were polled, never committed
+
+    partition = done[0].handle[1]
+    assert committed(brokers, settings.group_id, topics["transactions"], 4) == {
+        partition: max(m.handle[2] for m in done) + 1
+    }
