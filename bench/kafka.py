@@ -17,7 +17,8 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
    /proc between 10 % and 90 % decided: with two cores for everything, the sum says
    what the machine itself allows;
 7. with --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree` of an
-   older commit): one worker of that code and one of this, alternately, --pairs times.
+   older commit): one worker of that code and one of this, alternately, --pairs times,
+   each pair measuring throughput and latency.
    The machine's speed drifts by a third within minutes; a ratio of neighbouring runs
    says what a change did, where two separate runs cannot.
 """
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -298,9 +300,15 @@ def wait_until_relayed(brokers: str, producer: Producer, source: str, output: st
 
 
 def latency(
-    brokers: str, model_dir: Path, transactions: list[Transaction], rate: float, floor: bool = False
+    brokers: str,
+    model_dir: Path,
+    transactions: list[Transaction],
+    rate: float,
+    floor: bool = False,
+    src: Path | None = None,
 ) -> dict[str, Any]:
-    """Produced -> on the output topic, at `rate`: one worker, or (floor) the bare relay."""
+    """Produced -> on the output topic, at `rate`: one worker (of `src`'s code if given), or
+    (floor) the bare relay."""
     setup = Setup(brokers, model_dir)
     try:
         if floor:
@@ -311,7 +319,7 @@ def latency(
             processes = [subprocess.Popen([sys.executable, __file__, *relay_args])]
         else:
             output = setup.topics["decisions"]
-            processes = setup.workers(1)
+            processes = setup.workers(1, src)
         # Batched like a real producer (linger): Tansu, the test broker, gets slower per batch stored.
         producer = Producer({"bootstrap.servers": brokers, "linger.ms": 20})
         warm, transactions = transactions[:WARM_UP], transactions[WARM_UP:]
@@ -390,25 +398,40 @@ def seed_design(brokers: str, model_dir: Path, transactions: list[Transaction]) 
         setup.close()
 
 
+def _abba(pair: int, base: Callable[[], dict[str, Any]], this: Callable[[], dict[str, Any]]) -> tuple[Any, Any]:
+    """(baseline, this) run baseline first in even pairs, this code first in odd ones."""
+    if pair % 2 == 0:
+        baseline = base()
+        return baseline, this()
+    ours = this()
+    return base(), ours
+
+
 def against_baseline(
-    brokers: str, model_dir: Path, transactions: list[Transaction], src: Path, pairs: int
+    brokers: str,
+    model_dir: Path,
+    transactions: list[Transaction],
+    timed: list[Transaction],
+    rate: float,
+    src: Path,
+    pairs: int,
 ) -> dict[str, Any]:
     """One worker of the baseline's code and one of this checkout's, `pairs` times, in ABBA
-    order (baseline first in even pairs, this code first in odd ones): the machine's speed
-    drifts, and a fixed order would charge the drift to one side."""
+    order: the machine's speed drifts, and a fixed order would charge the drift to one
+    side. Each pair: throughput on `transactions`, then latency on `timed` at `rate`."""
     rows = []
+    src = src.resolve()
     for pair in range(pairs):
-
-        def base() -> dict[str, Any]:
-            return throughput(brokers, model_dir, transactions, 1, profile=False, src=src.resolve())
-
-        def this() -> dict[str, Any]:
-            return throughput(brokers, model_dir, transactions, 1, profile=False)
-
-        if pair % 2 == 0:
-            baseline, ours = base(), this()
-        else:
-            ours, baseline = this(), base()
+        baseline, ours = _abba(
+            pair,
+            lambda: throughput(brokers, model_dir, transactions, 1, profile=False, src=src),
+            lambda: throughput(brokers, model_dir, transactions, 1, profile=False),
+        )
+        base_latency, our_latency = _abba(
+            pair,
+            lambda: latency(brokers, model_dir, timed, rate, src=src),
+            lambda: latency(brokers, model_dir, timed, rate),
+        )
         rows.append(
             {
                 "baseline_first": pair % 2 == 0,
@@ -416,15 +439,23 @@ def against_baseline(
                 "events_per_s": ours["events_per_s"],
                 "baseline_worker_cpu_us_per_event": baseline["cpu_us_per_event"]["workers"],
                 "worker_cpu_us_per_event": ours["cpu_us_per_event"]["workers"],
+                "baseline_p50_ms": base_latency["p50_ms"],
+                "p50_ms": our_latency["p50_ms"],
+                "baseline_p99_ms": base_latency["p99_ms"],
+                "p99_ms": our_latency["p99_ms"],
             }
         )
-    speedups = [r["events_per_s"] / r["baseline_events_per_s"] for r in rows]
-    cpu = [r["worker_cpu_us_per_event"] / r["baseline_worker_cpu_us_per_event"] for r in rows]
+
+    def median_ratio(ours: str, theirs: str) -> float:
+        return round(float(np.median([r[ours] / r[theirs] for r in rows])), 3)
+
     return {
         "baseline_src": str(src),
         "pairs": rows,
-        "throughput_ratio_median": round(float(np.median(speedups)), 3),
-        "worker_cpu_ratio_median": round(float(np.median(cpu)), 3),
+        "throughput_ratio_median": median_ratio("events_per_s", "baseline_events_per_s"),
+        "worker_cpu_ratio_median": median_ratio("worker_cpu_us_per_event", "baseline_worker_cpu_us_per_event"),
+        "latency_p50_ratio_median": median_ratio("p50_ms", "baseline_p50_ms"),
+        "latency_p99_ratio_median": median_ratio("p99_ms", "baseline_p99_ms"),
     }
 
 
@@ -451,7 +482,7 @@ def main() -> None:
     baseline: dict[str, Any] = {}
     with tansu() as brokers:
         if args.baseline_src is not None:
-            baseline = against_baseline(brokers, model_dir, runs[0], args.baseline_src, args.pairs)
+            baseline = against_baseline(brokers, model_dir, runs[0], runs[2], args.rate, args.baseline_src, args.pairs)
         one = throughput(brokers, model_dir, runs[0], 1, profile=False)
         two = throughput(brokers, model_dir, runs[1], 2, profile=False)
         profiled = throughput(brokers, model_dir, runs[5], 1, profile=True)

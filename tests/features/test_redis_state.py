@@ -115,6 +115,16 @@ def test_a_merge_sent_again_after_a_lost_reply_is_applied_once(redis_state: Redi
     np.testing.assert_array_equal(redis_state.row("merchant", "shared-merchant"), once)
 
 
+def test_a_merge_after_redis_forgot_its_script_loads_it_again(redis_state: RedisState) -> None:
+    # Redis keeps no scripts across a restart: the merge finds its script gone, loads it
+    # and goes through (it was retried forever before: the error was not recognised).
+    engine = FeatureEngine(FEATURES, redis_state)
+    _raw, workspace = engine.prepare(batch("k", "kim", 3))
+    redis_state.client.script_flush()
+    engine.commit(workspace)()
+    assert probe(redis_state, "kim", "customer_count_1h") == [3]
+
+
 def test_a_customer_written_by_two_workers_at_once_counts_both(redis_state: RedisState) -> None:
     # Customers go without merge operations (one worker owns each); a conflict sends the
     # merge again with them, so a customer seen by two workers at once (a rebalance)

@@ -450,7 +450,7 @@ class _MergeChannel:
         if self._pending is not None and not self._in_flight and failure is None:
             return self.round_trip(commands)  # the conflicted merge, then the reads again
         if failure is not None:
-            if not str(failure).startswith("NOSCRIPT"):
+            if not isinstance(failure, redis.exceptions.NoScriptError):
                 raise failure  # stays pending: sent again by the next round trip
             self.load_script()  # Redis restarted without its scripts
             return self.round_trip(commands)
