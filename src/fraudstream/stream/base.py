@@ -24,7 +24,7 @@ TRANSACTIONS = "transactions"
 LABELS = "labels"
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One raw message; `handle` is whatever the transport needs to commit it."""
 

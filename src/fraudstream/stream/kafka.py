@@ -132,6 +132,7 @@ class KafkaSource:
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         out: list[Message] = []
+        topics = self._topics
         for raw in self.consumer.consume(num_messages=max_messages, timeout=timeout):
             error = raw.error()
             if error is not None:
@@ -141,15 +142,9 @@ class KafkaSource:
                 continue
             _, stamp = raw.timestamp()
             topic = raw.topic() or ""
-            out.append(
-                Message(
-                    value=raw.value() or b"",
-                    topic=self._topics.get(topic, topic),
-                    key=raw.key(),
-                    created_at=stamp / 1000 if stamp > 0 else None,
-                    handle=(raw.topic(), raw.partition(), raw.offset()),
-                )
-            )
+            created_at = stamp / 1000 if stamp > 0 else None
+            handle = (topic, raw.partition(), raw.offset())
+            out.append(Message(raw.value() or b"", topics.get(topic, topic), raw.key(), created_at, handle))
         self._lag = self._measure_lag()
         return out
 
