@@ -39,6 +39,9 @@ def test_serve_answers_and_stops_on_interrupt(trained_model: Model, tmp_path: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C as at a terminal: a shell's background job (`make test &`) passes SIGINT
+        # on ignored, and Python then leaves it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

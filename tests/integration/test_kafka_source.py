@@ -26,22 +26,24 @@ def committed(brokers: str, group: str, topic: str, partitions: int) -> dict[int
         consumer.close()
 
 
-def poll_all(source: KafkaSource, wanted: int, timeout: float = 60.0) -> list[Message]:
+def sent_and_polled(
+    brokers: str, topics: dict[str, str], transactions: list[Transaction], timeout: float = 60.0
+) -> tuple[KafkaSource, list[Message]]:
+    """`transactions` sent to the topic, and a source that polled every one of them."""
+    send(brokers, topics, transactions)
+    source = KafkaSource(replace(kafka_settings(brokers, topics), consumer=FAST_GROUP))
     out: list[Message] = []
     deadline = time.monotonic() + timeout
-    while len(out) < wanted:
-        assert time.monotonic() < deadline, f"only {len(out)} of {wanted} messages arrived"
-        out += source.poll(wanted - len(out), 0.2)
-    return out
+    while len(out) < len(transactions):
+        assert time.monotonic() < deadline, f"only {len(out)} of {len(transactions)} messages arrived"
+        out += source.poll(len(transactions) - len(out), 0.2)
+    return source, out
 
 
 def test_commits_are_completed_on_close(
     brokers: str, topics: dict[str, str], stream_transactions: list[Transaction]
 ) -> None:
-    send(brokers, topics, stream_transactions[:40])
-    settings = replace(kafka_settings(brokers, topics), consumer=FAST_GROUP)
-    source = KafkaSource(settings)
-    messages = poll_all(source, 40)
+    source, messages = sent_and_polled(brokers, topics, stream_transactions[:40])
     first, rest = messages[:25], messages[25:]
     source.commit(first)
     source.commit(rest)  # sent; its reply is never served by a poll before close
@@ -51,21 +53,18 @@ def test_commits_are_completed_on_close(
     for m in messages:
         _, partition, offset = m.handle
         ends[partition] = max(ends.get(partition, 0), offset + 1)
-    assert committed(brokers, settings.group_id, topics["transactions"], 4) == ends
+    assert committed(brokers, source.settings.group_id, topics["transactions"], 4) == ends
 
 
 def test_only_what_was_committed_is_committed(
     brokers: str, topics: dict[str, str], stream_transactions: list[Transaction]
 ) -> None:
-    send(brokers, topics, stream_transactions[:30])
-    settings = replace(kafka_settings(brokers, topics), consumer=FAST_GROUP)
-    source = KafkaSource(settings)
-    messages = poll_all(source, 30)
+    source, messages = sent_and_polled(brokers, topics, stream_transactions[:30])
     done = [m for m in messages if m.handle[1] == messages[0].handle[1]]  # one partition's messages
     source.commit(done)
     source.close()  # the other partitions' messages were polled, never committed
 
     partition = done[0].handle[1]
-    assert committed(brokers, settings.group_id, topics["transactions"], 4) == {
+    assert committed(brokers, source.settings.group_id, topics["transactions"], 4) == {
         partition: max(m.handle[2] for m in done) + 1
     }
