@@ -1,18 +1,26 @@
 from __future__ import annotations
 
+import numpy as np
+
+from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
+from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Outcome, Transaction
 from fraudstream.scoring import Scorer
 from fraudstream.simulate import World
 
 
+def transactions_of(world: World, day: int, n: int) -> list[Transaction]:
+    frame, _ = world.day(day)
+    return [
+        Transaction.model_validate({k: v for k, v in r.items() if v is not None and v == v})
+        for r in frame.head(n).to_dict("records")
+    ]
+
+
 def test_decisions_are_what_their_own_json_validates_to(trained_model: Model, world: World) -> None:
     """Decisions are built without validation (for speed): each must still be a valid one."""
-    frame, _ = world.day(21)
-    transactions = [
-        Transaction.model_validate({k: v for k, v in r.items() if v is not None and v == v})
-        for r in frame.head(400).to_dict("records")
-    ]
+    transactions = transactions_of(world, 21, 400)
     decisions = Scorer(trained_model).score(transactions)
     assert [d.transaction_id for d in decisions] == [tx.transaction_id for tx in transactions]
     assert [d.customer_id for d in decisions] == [tx.customer_id for tx in transactions]
@@ -23,3 +31,18 @@ def test_decisions_are_what_their_own_json_validates_to(trained_model: Model, wo
         assert decision.model_version == trained_model.version
     assert len({id(d.rules) for d in decisions}) == len(decisions), "decisions share a mutable list"
     assert len({d.decided_at for d in decisions}) == 1
+
+
+def test_flagged_decisions_get_exact_treeshap_reasons_and_approvals_fast_ones(
+    trained_model: Model, world: World
+) -> None:
+    transactions = transactions_of(world, 22, 2_000)
+    scored = Scorer(trained_model, MemoryState()).prepare(transactions).scored
+    X, flagged = scored.features, scored.outcomes != Outcome.APPROVE
+    assert 0 < flagged.sum() < len(X), "the batch needs both flagged and approved transactions"
+    contributions = trained_model.contributions(X, exact=False)
+    contributions[flagged] = trained_model.contributions(X[flagged], exact=True)
+    assert scored.reasons == top_reasons(trained_model.features, X, contributions, flagged)
+    exact_everywhere = top_reasons(trained_model.features, X, trained_model.contributions(X), flagged)
+    assert scored.reasons != exact_everywhere  # the approvals' reasons are the fast ones
+    assert np.array_equal(scored.scores, trained_model.predict(X))
