@@ -133,6 +133,11 @@ class KafkaSource:
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         out: list[Message] = []
         topics = self._topics
+        # librdkafka's consume waits for all of `max_messages` or the whole timeout, not
+        # just for the first message. That wait builds batches: returning with the first
+        # message (poll, then consume what else had come) made smaller batches, each
+        # paying the fixed cost of a batch, and at 2k events/s p50 went 1.37x and p99
+        # 1.61x in four paired runs.
         for raw in self.consumer.consume(num_messages=max_messages, timeout=timeout):
             error = raw.error()
             if error is not None:
