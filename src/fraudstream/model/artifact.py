@@ -12,6 +12,7 @@ import hashlib
 import json
 import platform
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ import xgboost as xgb
 from fraudstream import __version__
 from fraudstream.features.definitions import FEATURES, INPUTS, FeatureSet, FeatureSetMismatchError
 from fraudstream.model.thresholds import Thresholds
+from fraudstream.model.trees import TreeEnsemble
 from fraudstream.schema import SCHEMA_VERSION, Outcome
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelLoadError"]
@@ -69,9 +71,17 @@ class Model:
     threads: int = 0  # XGBoost threads per call (0: all cores)
 
     def serve_single_threaded(self) -> None:
-        """One thread per call: scoring small batches, thread start-up costs more than it saves."""
+        """Ready to score live batches: XGBoost on one thread per call (for small batches,
+        thread start-up costs more than it saves) and the compiled trees loaded now
+        rather than on the first transaction."""
         self.threads = 1
         self.booster.set_param({"nthread": 1})
+        self.scores_and_fast_contributions(np.full((1, len(self.features.names)), np.nan))
+
+    @cached_property
+    def trees(self) -> TreeEnsemble | None:
+        """The booster compiled for batch scoring; None where it is not one `TreeEnsemble` covers."""
+        return TreeEnsemble.from_booster(self.booster)
 
     @property
     def version(self) -> str:
@@ -91,16 +101,20 @@ class Model:
             return np.empty(0)
         return np.asarray(self.booster.inplace_predict(self._matrix(X), validate_features=False), dtype=np.float64)
 
+    def scores_and_fast_contributions(self, X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """A live batch's scores and approximate contributions: the values of `predict`
+        and `contributions(exact=False)`, from the compiled trees where they cover the
+        booster (a tenth of the cost for a small batch, see `trees`)."""
+        if self.trees is None:
+            return self.predict(X), self.contributions(X, exact=False)
+        return self.trees.scores_and_contributions(self._matrix(X))
+
     def matrix(self, X: FloatArray) -> xgb.DMatrix:
-        """A DMatrix for `predict_matrix` and `contributions` (build once, use for both).
+        """A DMatrix for `contributions`.
 
         No feature names on it: the booster has them, and naming costs more than predicting.
         """
         return xgb.DMatrix(self._matrix(X), missing=np.nan, nthread=self.threads)
-
-    def predict_matrix(self, matrix: xgb.DMatrix) -> FloatArray:
-        """Same values as `predict` (checked bit for bit), from a prepared DMatrix."""
-        return np.asarray(self.booster.predict(matrix, validate_features=False), dtype=np.float64)
 
     def contributions(self, X: FloatArray | xgb.DMatrix, exact: bool = True) -> FloatArray:
         """Per-feature log-odds contributions, bias in the last column.
