@@ -1,6 +1,6 @@
 """CPU instructions per event of a stream worker's decision path, counted by callgrind.
 
-    python bench/instructions.py [--batches 6] [--batch-size 500] [--baseline-src DIR]
+    python bench/instructions.py [--batch-sizes 500 20 1] [--events 3000] [--baseline-src DIR]
 
 Needs valgrind, the local Redis and PostgreSQL.
 
@@ -16,6 +16,10 @@ own work runs in their processes and is not counted, nor the Kafka client.
 An instruction is not a unit of time (a cache miss or a wait on a server costs none),
 so this says whether a change made the worker's own work smaller; `bench/kafka.py`
 says what it sustains.
+
+Each batch size is counted on its own: 500 is a worker behind its backlog, 20 one
+keeping up with 2k events/s (what the latency depends on), 1 the HTTP API's single
+transaction. Per event, the small batches pay a batch's fixed costs over fewer events.
 
 With --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree`), the same
 count for that code, on the same inputs, and the ratio.
@@ -57,7 +61,7 @@ def _count(src: Path | None, batches: int, batch_size: int) -> dict[str, Any]:
         env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else dict(os.environ)
         command = [
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            sys.executable, __file__, "--child", "--batches", str(batches), "--batch-size", str(batch_size),
+            sys.executable, __file__, "--child", "--batches", str(batches), "--batch-sizes", str(batch_size),
         ]  # fmt: skip
         started = time.perf_counter()
         run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -129,27 +133,32 @@ def _child(batches: int, batch_size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=6, help="measured batches (after 4 to warm up)")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[500, 20, 1])
+    parser.add_argument("--events", type=int, default=3_000, help="events counted per batch size (at most 200 batches)")
     parser.add_argument("--baseline-src", type=Path, help="src/ of another checkout, counted the same way")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--batches", type=int, help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()
     if args.child:
-        _child(args.batches, args.batch_size)
+        _child(args.batches, args.batch_sizes[0])
         return
     if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
         parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
     from _world import model
 
     model()  # trained and cached here, not under valgrind
-    _inputs((WARM_UP_BATCHES + args.batches) * args.batch_size)
-    result: dict[str, Any] = {"batch_size": args.batch_size, "this": _count(None, args.batches, args.batch_size)}
-    if args.baseline_src is not None:
-        result["baseline"] = _count(args.baseline_src.resolve(), args.batches, args.batch_size)
-        result["this_over_baseline"] = round(
-            result["this"]["instructions_per_event"] / result["baseline"]["instructions_per_event"], 4
-        )
-    save("instructions", result)
+    sizes: dict[str, Any] = {}
+    for size in args.batch_sizes:
+        batches = max(1, min(args.events // size, 200))
+        _inputs((WARM_UP_BATCHES + batches) * size)
+        result: dict[str, Any] = {"this": _count(None, batches, size)}
+        if args.baseline_src is not None:
+            result["baseline"] = _count(args.baseline_src.resolve(), batches, size)
+            result["this_over_baseline"] = round(
+                result["this"]["instructions_per_event"] / result["baseline"]["instructions_per_event"], 4
+            )
+        sizes[str(size)] = result
+    save("instructions", {"by_batch_size": sizes})
 
 
 if __name__ == "__main__":
