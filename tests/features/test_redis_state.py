@@ -135,3 +135,44 @@ def test_a_customer_written_by_two_workers_at_once_counts_both(redis_state: Redi
     assert merged is not None and expected is not None
     rings = slice(4, 484)  # the windows; the header and tables keep the latest, not a sum
     np.testing.assert_allclose(merged[rings], expected[rings], rtol=1e-12, equal_nan=True)
+
+
+def rows_without_operations(command: tuple[Any, ...]) -> int:
+    """Entity rows in a merge command sent without their merge operations."""
+    argv = command[3 + int(command[2]) :]  # EVALSHA sha numkeys KEYS... ARGV...
+    return sum(1 for i in range(int(argv[0])) if argv[10 + 4 * i] == b"")
+
+
+def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(redis_state: RedisState) -> None:
+    # Alone, a worker's merges never conflict, and its shared rows go without operations
+    # (working them out is a worker's cost); once another worker writes them too, a
+    # conflict sends the merge again, and later merges carry them from the start.
+    second = RedisState(redis_state.client, prefix=redis_state.prefix)
+    sent: list[int] = []
+    send_merge = second._channel.send_merge
+
+    def counting(command: tuple[Any, ...], on_conflict: Any) -> Any:
+        sent.append(rows_without_operations(command))
+        return send_merge(command, on_conflict)
+
+    second._channel.send_merge = counting  # type: ignore[method-assign]
+    a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
+    b = FeatureEngine(FEATURES, second)
+    reference = FeatureEngine(FEATURES, memory := MemoryState())
+    for engine in (b, reference):
+        engine.process(batch("alone", "bob", 3))
+    assert sent == [3] and not second._channel.contended  # bob's, the merchant's and the device's rows
+    for round_, start in enumerate((10, 20, 30)):
+        first, later = batch(f"a{round_}", "alice", 4, start=start), batch(f"b{round_}", "bob", 5, start=start + 1)
+        _, ws_a = a.prepare(first)
+        _, ws_b = b.prepare(later)  # read before a's write
+        a.commit(ws_a)()
+        b.commit(ws_b)()
+        assert second._channel.contended
+        reference.process(first)
+        reference.process(later)
+    assert sent == [3, 3, 1, 1]  # after the first conflict, only bob's row goes without
+    assert probe(redis_state, "carol", "merchant_count_1d", "device_distinct_customers_24h") == [30, 2]
+    merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
+    assert merged is not None and expected is not None
+    np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)
