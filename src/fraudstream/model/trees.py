@@ -13,9 +13,10 @@ them): the same float32 arithmetic in the same order.
 
 - a feature value is compared as a float32 (`value < split` goes left, a NaN takes
   the node's default direction);
-- the margin is the base score's margin plus each tree's leaf, in tree order, and the
-  probability `1 / (1 + exp(-margin))` in float32, with the C library's `expf` (numpy's
-  vectorised float32 `exp` rounds differently);
+- the margin is the base score's margin (with the C library's `logf`) plus each
+  tree's leaf, in tree order, and the probability XGBoost's float32 sigmoid of it,
+  with the C library's `expf` (numpy's vectorised float32 `exp` and `log` round
+  differently);
 - the contributions are Saabas's, as `pred_contribs=True, approx_contribs=True`
   computes them: each split on a row's path moves its feature by the change in the
   node's mean value (leaf values weighted by cover), summed per tree before they are
@@ -42,6 +43,7 @@ __all__ = ["TreeEnsemble"]
 
 FloatArray = npt.NDArray[np.float64]
 MAX_DEPTH = 64  # the walker's room for a path: a deeper tree is left to XGBoost
+EXP_CAP = np.float32(88.7)
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,7 @@ class TreeEnsemble:
         if not trees or any(_has_categorical_splits(tree) for tree in trees):
             return None
         base_score = np.float32(np.asarray(json.loads(params["base_score"]), dtype=np.float32).reshape(-1)[0])
-        # XGBoost's ProbToMargin for the logistic objective, in float32.
-        base_margin = np.float32(-np.log(np.float32(1.0) / base_score - np.float32(1.0)))
+        base_margin = np.float32(_margin(base_score))  # numba hands back a Python float
         columns: dict[str, list[Any]] = {k: [] for k in ("left", "right", "feature", "threshold", "default", "mean")}
         roots: list[int] = []
         offset = 0
@@ -165,6 +166,13 @@ def _node_means(
     return mean, max(depth.values())
 
 
+@njit(cache=True)
+def _margin(probability):  # type: ignore[no-untyped-def]  # numba
+    # XGBoost's ProbToMargin for the logistic objective, with the C library's `logf`
+    # (numpy's float32 `log` differs in the last bit for some base scores).
+    return -np.log(np.float32(1.0) / probability - np.float32(1.0))
+
+
 @njit(cache=True, nogil=True)
 def _walk(  # type: ignore[no-untyped-def]  # numba
     X, left, right, feature, threshold, default_left, mean, roots, base_margin, scores, contributions
@@ -205,4 +213,8 @@ def _walk(  # type: ignore[no-untyped-def]  # numba
             for j in range(k):
                 row[path_feature[j]] += path_push[j]
         row[n_features] = bias + base_margin
-        scores[i] = np.float32(1.0) / (np.float32(1.0) + np.exp(-margin))
+        # XGBoost's Sigmoid, whose exp's argument is capped (no overflow to inf).
+        x = -margin
+        if x > EXP_CAP:
+            x = EXP_CAP
+        scores[i] = np.float32(1.0) / (np.exp(x) + np.float32(1.0))
