@@ -12,7 +12,7 @@ import pytest
 from redis import Redis
 
 from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
-from fraudstream.features.state.redis import RedisState
+from fraudstream.features.state.redis import CALM_MERGES, RedisState
 
 BASE = pd.Timestamp("2026-02-01", tz="UTC")
 FEATURES = FeatureSet.for_inputs(["customer", "merchant", "terminal", "device", "location", "channel", "category"])
@@ -172,7 +172,11 @@ def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(r
         reference.process(first)
         reference.process(later)
     assert sent == [3, 3, 1, 1]  # after the first conflict, only bob's row goes without
-    assert probe(redis_state, "carol", "merchant_count_1d", "device_distinct_customers_24h") == [30, 2]
+    for i in range(CALM_MERGES + 1):  # alone again: operations until merges stay clean
+        b.process(batch(f"later{i}", "bob", 1, start=40 + i))
+    assert sent[4:] == [1] * CALM_MERGES + [3] and not second._channel.contended
+    reference.process(Events.concat([batch(f"later{i}", "bob", 1, start=40 + i) for i in range(CALM_MERGES + 1)]))
+    assert probe(redis_state, "carol", "merchant_count_1d", "device_distinct_customers_24h") == [39, 2]
     merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
     assert merged is not None and expected is not None
     np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)

@@ -21,8 +21,8 @@ on every write.
   an older bucket is replaced and a newer one left alone; the customer's "latest
   transaction" keeps the latest; a table keeps, per item, the latest sighting, and the
   most recently seen items.
-- The operations go only where they may be needed: with every shared row while the
-  last merge found another writer's rows, otherwise with none (customers never). A row
+- The operations go only where they may be needed: with every shared row while recent
+  merges found another writer's rows, otherwise with none (customers never). A row
   sent without them can only be replaced; if somebody wrote it meanwhile, the script
   applies nothing and names the rows, and the merge goes again with every row's.
 
@@ -239,6 +239,12 @@ def row_operations(spec: RowSpec, before: FloatMatrix, after: FloatMatrix) -> li
     return [b"".join(p) if p else None for p in parts]
 
 
+#: Merges in a row that found no other worker's writes before shared rows go without
+#: their merge operations again. Two workers on the same merchants see a clean merge now
+#: and then between conflicts; dropping the operations after each one sent a merge in
+#: five again (a round trip).
+CALM_MERGES = 8
+
 #: The version read from a row stored before rows had versions: it matches none, so such
 #: a row is always merged (and gets a version).
 UNVERSIONED = b"-"
@@ -420,8 +426,12 @@ class _MergeChannel:
         self._on_conflict: Callable[[], tuple[Any, ...]] | None = None
         self._in_flight = False  # its reply is due on the connection
         self._sent = self._acknowledged = 0
-        #: The last merge found rows that somebody else had written since they were read.
-        self.contended = False
+        self._calm = CALM_MERGES  # merges in a row that found no other writer's rows
+
+    @property
+    def contended(self) -> bool:
+        """A recent merge found rows that somebody else had written since they were read."""
+        return self._calm < CALM_MERGES
 
     def send_merge(self, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]) -> Settle:
         """Send `command`; if the script reports conflicts, `on_conflict()` is sent instead."""
@@ -446,7 +456,7 @@ class _MergeChannel:
                 self._in_flight = False
                 try:
                     reply = connection.read_response()
-                    self.contended = isinstance(reply, list) or reply > 0
+                    self._calm = 0 if isinstance(reply, list) or reply > 0 else min(self._calm + 1, CALM_MERGES)
                     if isinstance(reply, list) and self._on_conflict is not None:
                         # Nothing was applied: send it again, with operations for every row.
                         log.debug("feature-state merge conflicted on %d rows", len(reply))
