@@ -18,7 +18,8 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
    what the machine itself allows;
 7. with --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree` of an
    older commit): one worker of that code and one of this, alternately, --pairs times,
-   each pair measuring throughput and latency.
+   each pair measuring throughput and latency (with --latency-pairs-only, only this,
+   latency alone, between two measurements of the broker's floor).
    The machine's speed drifts by a third within minutes; a ratio of neighbouring runs
    says what a change did, where two separate runs cannot.
 """
@@ -415,17 +416,24 @@ def against_baseline(
     rate: float,
     src: Path,
     pairs: int,
+    latency_only: bool = False,
 ) -> dict[str, Any]:
     """One worker of the baseline's code and one of this checkout's, `pairs` times, in ABBA
     order: the machine's speed drifts, and a fixed order would charge the drift to one
-    side. Each pair: throughput on `transactions`, then latency on `timed` at `rate`."""
+    side. Each pair: throughput on `transactions` (unless `latency_only`), then latency
+    on `timed` at `rate`."""
     rows = []
     src = src.resolve()
+    skipped = {"events_per_s": float("nan"), "cpu_us_per_event": {"workers": float("nan")}}
     for pair in range(pairs):
-        baseline, ours = _abba(
-            pair,
-            lambda: throughput(brokers, model_dir, transactions, 1, profile=False, src=src),
-            lambda: throughput(brokers, model_dir, transactions, 1, profile=False),
+        baseline, ours = (
+            (skipped, skipped)
+            if latency_only
+            else _abba(
+                pair,
+                lambda: throughput(brokers, model_dir, transactions, 1, profile=False, src=src),
+                lambda: throughput(brokers, model_dir, transactions, 1, profile=False),
+            )
         )
         base_latency, our_latency = _abba(
             pair,
@@ -470,6 +478,11 @@ def main() -> None:
     parser.add_argument("--seed-events", type=int, default=3_000)
     parser.add_argument("--baseline-src", type=Path, help="src/ of another checkout: its worker against this one")
     parser.add_argument("--pairs", type=int, default=3, help="baseline/current pairs with --baseline-src")
+    parser.add_argument(
+        "--latency-pairs-only",
+        action="store_true",
+        help="with --baseline-src: only the pairs' latency runs, saved as kafka_latency_pairs",
+    )
     args = parser.parse_args()
     if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
         parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
@@ -480,6 +493,30 @@ def main() -> None:
     offsets = np.cumsum([0, args.events, args.events, n_latency, n_latency, args.seed_events, args.events])
     runs = [pool[a:b] for a, b in itertools.pairwise(offsets)]
     baseline: dict[str, Any] = {}
+    if args.latency_pairs_only:
+        if args.baseline_src is None:
+            parser.error("--latency-pairs-only needs --baseline-src")
+        with tansu() as brokers:
+            floor_before = latency(brokers, model_dir, runs[3], args.rate, floor=True)
+            pairs = against_baseline(
+                brokers, model_dir, runs[0], runs[2], args.rate, args.baseline_src, args.pairs, latency_only=True
+            )
+            floor_after = latency(brokers, model_dir, runs[3], args.rate, floor=True)
+        save(
+            "kafka_latency_pairs",
+            {
+                "offered_per_s": args.rate,
+                "pairs": [
+                    {k: v for k, v in r.items() if "p50" in k or "p99" in k or k == "baseline_first"}
+                    for r in pairs["pairs"]
+                ],
+                "latency_p50_ratio_median": pairs["latency_p50_ratio_median"],
+                "latency_p99_ratio_median": pairs["latency_p99_ratio_median"],
+                "baseline_src": pairs["baseline_src"],
+                "broker_floor_p99_ms_before_after": [floor_before["p99_ms"], floor_after["p99_ms"]],
+            },
+        )
+        return
     with tansu() as brokers:
         if args.baseline_src is not None:
             baseline = against_baseline(brokers, model_dir, runs[0], runs[2], args.rate, args.baseline_src, args.pairs)
