@@ -177,7 +177,7 @@ class KafkaSource:
     def _send_commit(self, latest: dict[tuple[str, int], int], wait: bool) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
         try:
-            if wait:
+            if wait:  # two calls, not `asynchronous=not wait`: the client's stubs overload on the literal
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             else:
                 self.consumer.commit(offsets=offsets, asynchronous=True)
