@@ -82,7 +82,8 @@ def test_live_rows_review_and_detail(browser: Any, server: Server, tmp_path: Pat
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url)
     page.wait_for_selector("#status[data-state=live]")
-    assert page.text_content("#model").startswith("model session-")
+    # The feed's stream opening and the first stats poll race; the model name comes from the poll.
+    page.wait_for_function("document.querySelector('#model').textContent.startsWith('model session-')")
 
     httpx.post(f"{server.url}/v1/score", json=[tx(i) for i in range(6)]).raise_for_status()
     page.wait_for_function("document.querySelectorAll('#feed tr').length >= 6")
@@ -100,8 +101,7 @@ def test_live_rows_review_and_detail(browser: Any, server: Server, tmp_path: Pat
     page.click("#feed tr:first-child")
     page.wait_for_selector("#detail.open")
     assert "Why" in page.text_content("#detail-body")
-    page.wait_for_timeout(1_200)  # a stats poll, so the counters are filled in
-    assert page.text_content("#kpi-total") == "6"
+    page.wait_for_function("document.querySelector('#kpi-total').textContent === '6'")  # a stats poll
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert not errors
 
