@@ -100,15 +100,17 @@ class Scorer:
     def version(self) -> str:
         return self.model.version
 
-    def prepare(self, transactions: Sequence[Transaction]) -> PendingBatch:
+    def prepare(self, transactions: Sequence[Transaction], ahead: PendingBatch | None = None) -> PendingBatch:
         """Score a batch without committing its folds to feature state yet.
 
         The caller stores the decisions, then commits: if storing fails, the state is
-        untouched and the batch can simply be scored again.
+        untouched and the batch can simply be scored again. `ahead`: the batch before,
+        staged but not committed yet (its decisions are being stored); this batch is
+        scored as if it were.
         """
         started = time.perf_counter()
         events = Events.from_transactions(transactions, self.model.features.extras)
-        raw, workspace = self.engine.prepare(events)
+        raw, workspace = self.engine.prepare(events, None if ahead is None else ahead.workspace)
         X = self.engine.compute(raw, events)
         featured = time.perf_counter()
         scores, contributions = self.model.scores_and_fast_contributions(X)

@@ -17,10 +17,10 @@ from typing import Any
 from fraudstream.features.state.base import Settle, settled
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.schema import Decision, Label, Outcome, Transaction
-from fraudstream.scoring import Scorer
+from fraudstream.scoring import PendingBatch, Scorer
 from fraudstream.store import Store
 
-__all__ = ["DecideResult", "DecisionService", "decision_event"]
+__all__ = ["DecideResult", "DecisionService", "Prepared", "decision_event"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,22 @@ class DecideResult:
     state: Settle = settled  # waits until the feature state holds the batch (see `decide`)
 
 
+@dataclass
+class Prepared:
+    """A batch scored ahead, while the batch before it was being stored (`prepare_next`)."""
+
+    ids: list[str]  # its distinct transaction ids, in order
+    pending: PendingBatch
+    after: PendingBatch  # the batch whose fold it counts on: valid if that was the last one
+
+
+def _distinct(transactions: Sequence[Transaction]) -> list[Transaction]:
+    first: dict[str, Transaction] = {}
+    for tx in transactions:
+        first.setdefault(tx.transaction_id, tx)
+    return list(first.values())
+
+
 class DecisionService:
     """Scores, stores and publishes, one batch at a time (a lock keeps feature state serial)."""
 
@@ -82,6 +98,8 @@ class DecisionService:
         # Re-entrant: a stream worker settles its previous batch (which takes the lock)
         # while the database inserts the batch it is deciding.
         self._lock = threading.RLock()
+        self._storing: PendingBatch | None = None  # staged, its decisions being stored
+        self._last_fold: PendingBatch | None = None  # the latest fold (None: a label's, or unknown)
 
     @property
     def model(self) -> Any:
@@ -95,6 +113,7 @@ class DecisionService:
         clock: Callable[[], float] = time.time,
         wait_for_state: bool = True,
         meanwhile: Callable[[], None] | None = None,
+        prepared: Prepared | None = None,
     ) -> DecideResult:
         """Decisions for a batch, each stored before it is returned or published.
 
@@ -103,29 +122,37 @@ class DecisionService:
         Without `wait_for_state`, the feature state may still be folding the batch on
         return: the caller settles `result.state` (with `settle`) before it counts the
         batch as done, as a stream worker does before it commits offsets. `meanwhile`
-        runs while the database inserts the batch (a worker settles the batch before).
+        runs while the database inserts the batch: a worker settles the batch before,
+        and scores the next one (`prepare_next`), which it passes back as `prepared`.
         """
         if not transactions:
             return DecideResult([])
         ids = [tx.transaction_id for tx in transactions]
-        first: dict[str, Transaction] = {}
-        for tx in transactions:
-            first.setdefault(tx.transaction_id, tx)
-        unique = list(first.values())
+        unique = _distinct(transactions)
         with self._lock:
             # Every transaction goes through the features, replays included: the feature
             # state has its own idempotence, so an event it already holds is not folded
             # again, and one it lost (a crash between the database and the state) is.
-            pending = self.scorer.prepare(unique)
+            # A batch scored ahead stands if the state is what it counted on: the batch
+            # before folded last (not a label, another worker's batch, or an earlier try).
+            fresh_ids = [tx.transaction_id for tx in unique]
+            if prepared is not None and prepared.after is self._last_fold and prepared.ids == fresh_ids:
+                pending = prepared.pending
+            else:
+                pending = self.scorer.prepare(unique)
             scored = pending.scored.decisions(self.scorer.version)
             stored = self.store.send_decisions(list(zip(unique, scored, strict=True)))
             try:
                 fold = self.scorer.stage(pending)  # worked out while the database inserts
+                self._storing = pending
                 if meanwhile is not None:
                     meanwhile()
             finally:
+                self._storing = None
                 inserted = stored()  # durable first ...
+            self._last_fold = None
             state = fold()  # ... then the feature state
+            self._last_fold = pending
             if wait_for_state:
                 state()
                 state = settled
@@ -141,6 +168,19 @@ class DecisionService:
             self.metrics.replayed.inc(replayed)
         self._publish(fresh, transactions, created_at, path, clock)
         return DecideResult([decided[i] for i in ids], fresh, replayed, state)
+
+    def prepare_next(self, transactions: Sequence[Transaction]) -> Prepared:
+        """Score the batch after the one being stored, as if its fold were applied.
+
+        Only from `decide`'s `meanwhile`: the next batch's reads and scoring overlap
+        the database's insert of this one, rather than waiting for it and its fold.
+        """
+        with self._lock:
+            ahead = self._storing
+            assert ahead is not None, "prepare_next runs while a batch is being stored"
+            unique = _distinct(transactions)
+            pending = self.scorer.prepare(unique, ahead=ahead)
+            return Prepared([tx.transaction_id for tx in unique], pending, after=ahead)
 
     def settle(self, state: Settle) -> None:
         """Wait for a `decide(..., wait_for_state=False)` batch's feature-state fold."""
@@ -191,6 +231,7 @@ class DecisionService:
             return
         transactions = self.store.transactions_for([label.transaction_id for label in labels])
         with self._lock:
+            self._last_fold = None
             self.scorer.learn([(label, transactions[label.transaction_id]) for label in labels])
         for label in labels:
             self.metrics.labels.labels(is_fraud=str(label.is_fraud).lower(), source=label.source or "api").inc()

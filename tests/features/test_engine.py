@@ -124,6 +124,44 @@ def test_engine_matches_reference_on_generated_streams(
         )
 
 
+def run_ahead(engine: FeatureEngine, events: Events, cuts: list[int]) -> pd.DataFrame:
+    """As `run_in_batches`, but each batch is read and worked out before the batch before
+    it is folded (a worker scoring the next batch while the database stores one)."""
+    bounds = sorted({0, len(events), *[c for c in cuts if 0 < c < len(events)]})
+    parts = []
+    ahead = apply_ahead = None
+    for a, b in itertools.pairwise(bounds):
+        part = events.take(np.arange(a, b))
+        raw, workspace = engine.prepare(part, ahead)
+        if apply_ahead is not None:
+            apply_ahead()()
+        apply_ahead, ahead = engine.stage(workspace), workspace
+        parts.append(engine.compute(raw, part))
+    if apply_ahead is not None:
+        apply_ahead()()
+    return pd.DataFrame(np.vstack(parts), columns=engine.features.names)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=8))
+def test_a_batch_worked_out_ahead_of_the_fold_before_it_changes_nothing(
+    make_state: StateFactory, stream: pd.DataFrame, cuts: list[int]
+) -> None:
+    events = to_engine_events(stream)
+    state, ahead_state = make_state(), make_state()
+    expected = run_in_batches(FeatureEngine(FEATURES, state), events, cuts)
+    got = run_ahead(FeatureEngine(FEATURES, ahead_state), events, cuts)
+    assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True)  # bit for bit
+    for kind, column in (("customer", "customer_id"), ("merchant", "merchant_id"), ("device", "device_id")):
+        for entity in stream[column].dropna().unique():
+            row, same = ahead_state.row(kind, entity), state.row(kind, entity)
+            assert (row is None and same is None) or np.array_equal(row, same, equal_nan=True), (kind, entity)
+
+
 def test_online_replay_equals_offline_history(make_state: StateFactory) -> None:
     """A replayed stream, in batches of any size, gets exactly the offline features."""
     world = World(WorldConfig(customers=150, merchants=20, seed=8, fraud_rate=0.05, transactions_per_day=3))

@@ -180,3 +180,26 @@ def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(r
     merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
     assert merged is not None and expected is not None
     np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)
+
+
+def test_a_row_merged_under_a_batch_worked_out_ahead_is_merged_again_not_replaced(redis_state: RedisState) -> None:
+    # A worker works batch k+1 out on batch k's rows as k will write them, before k's
+    # fold goes out. If another worker wrote one of those rows meanwhile, k's fold merges
+    # it, and k+1 must not then replace it with a row that never saw the other write: a
+    # merged row gets a version no worker holds rows of, so k+1's write merges as well.
+    a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
+    b = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))
+    first, other, then = batch("k", "bob", 3), batch("x", "alice", 4, start=5), batch("k1", "bob", 2, start=10)
+    _, ahead = b.prepare(first)
+    fold_ahead = b.stage(ahead)
+    a.process(other)  # the other worker writes the merchant and the device
+    _, workspace = b.prepare(then, ahead)
+    fold_ahead()()
+    b.commit(workspace)()
+    single = FeatureEngine(FEATURES, memory := MemoryState())
+    for events in (first, other, then):
+        single.process(events)
+    assert probe(redis_state, "carol", "merchant_count_1d", "device_distinct_customers_24h") == [9, 2]
+    merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
+    assert merged is not None and expected is not None
+    np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)

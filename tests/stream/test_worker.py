@@ -15,7 +15,8 @@ from fraudstream.config import Settings
 from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.runtime import Runtime, build_runtime
-from fraudstream.schema import Decision, Transaction
+from fraudstream.schema import Decision, Label, Transaction
+from fraudstream.scoring import Scorer
 from fraudstream.stream import LABELS, Backoff, MemoryDeadLetters, MemorySink, MemorySource
 from fraudstream.stream.base import Settle
 
@@ -198,3 +199,46 @@ def test_a_batch_is_committed_only_once_its_sinks_acknowledged(trained_model: Mo
     sent = [d.model_dump_json() for _, d in sink.decisions]
     assert len(sent) == 6 and sent[:3] == sent[3:]  # sent again, the same decisions
     runtime.stop()
+
+
+def test_the_next_batch_is_scored_while_one_is_stored_and_only_if_nothing_folds_between(
+    runtime: Runtime, trained_model: Model
+) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    worker, service = runtime.workers[0], runtime.service
+    worker.batch_size = 5  # every batch full: the worker is behind, and looks ahead
+    scored: list[tuple[bool, np.ndarray]] = []  # (scored ahead, features) of each scoring
+    prepare = service.scorer.prepare
+
+    def recording(transactions: Sequence[Transaction], ahead: Any = None) -> Any:
+        pending = prepare(transactions, ahead)
+        scored.append((ahead is not None, pending.scored.features))
+        return pending
+
+    service.scorer.prepare = recording  # type: ignore[method-assign]
+    for i in range(15):
+        source.put(tx(i))
+    assert worker.step() == 5
+    assert [ahead for ahead, _ in scored] == [False, True]  # the second batch, while the first was stored
+    label = Label(transaction_id="w-0", is_fraud=True, reported_at=T0 + timedelta(seconds=7))
+    service.label([label])  # as the API would, between two steps: the batch scored ahead is stale
+    assert worker.step() == 5
+    assert [ahead for ahead, _ in scored] == [False, True, False, True]  # scored again; the third ahead
+    drain(runtime)
+    assert len(scored) == 4  # the third batch's scoring ahead stood
+
+    # The features and decisions of batches scored one after the other, the label between.
+    reference = Scorer(trained_model, MemoryState())
+    batches = [[Transaction.model_validate(tx(i)) for i in range(a, a + 5)] for a in (0, 5, 10)]
+    expected = []
+    for number, transactions in enumerate(batches):
+        pending = reference.prepare(transactions)
+        reference.commit(pending)()
+        expected.append(pending.scored)
+        if number == 0:
+            reference.learn([(label, transactions[0])])
+    for (_, got), want in zip([scored[0], *scored[2:]], expected, strict=True):
+        assert np.array_equal(got, want.features, equal_nan=True)
+    assert not np.array_equal(scored[1][1], expected[1].features, equal_nan=True)  # the stale one would have differed
+    stored = [service.store.get(f"w-{i}") for i in range(15)]
+    assert [s.decision.score for s in stored if s is not None] == [float(x) for b in expected for x in b.scores]

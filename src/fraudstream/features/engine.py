@@ -42,9 +42,12 @@ class FeatureEngine:
             (empty.amount,) * 3, np.empty((0, N_RAW)),
         )  # fmt: skip
 
-    def prepare(self, events: Events) -> tuple[FloatMatrix, Workspace]:
-        """Raw aggregates of every event (before it) and the batch's folded, uncommitted state."""
-        workspace = self.state.begin(events)
+    def prepare(self, events: Events, ahead: Workspace | None = None) -> tuple[FloatMatrix, Workspace]:
+        """Raw aggregates of every event (before it) and the batch's folded, uncommitted state.
+
+        `ahead`: a staged batch whose fold is not applied yet, which comes before this one.
+        """
+        workspace = self.state.begin(events, ahead)
         out = np.full((len(events), N_RAW), np.nan)
         run_kernel(
             events.ts_ms,

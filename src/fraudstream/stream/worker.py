@@ -10,6 +10,13 @@ state fold is sent, batch N+1 is decided while the broker acknowledges them and 
 folds, and N is settled (acknowledged) and committed: while the database inserts N+1
 when the worker is behind, after N+1 is published when it keeps up. The waits overlap
 useful work, and the commit still comes after every sink.
+
+Behind its backlog, the worker also looks ahead while the database inserts a batch:
+the next batch is taken, validated and scored as if the batch being stored had been
+folded (its feature-state rows as folded stand in for the stored ones), so its reads
+and scoring overlap the insert. It is stored and published after the batch before it,
+and its scoring stands only if nothing else was folded in between (a label, another
+worker thread's batch, an API call); otherwise it is scored again.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from fraudstream.schema import Decision, Label, Transaction
-from fraudstream.service import DecisionService
+from fraudstream.service import DecideResult, DecisionService, Prepared
 from fraudstream.store import UnknownTransactionsError
 from fraudstream.stream.base import (
     LABELS,
@@ -81,6 +88,17 @@ class _Unsettled:
     states: list[Settle] = field(default_factory=list)  # feature-state folds to wait for
 
 
+@dataclass
+class _Ahead:
+    """Messages taken while the batch before was being stored; transactions alone are
+    validated and scored then, the rest waits for its own step."""
+
+    messages: list[Message]
+    valid: list[tuple[Transaction, Message]] | None = None
+    letters: list[DeadLetter] = field(default_factory=list)
+    prepared: Prepared | None = None
+
+
 class StreamWorker:
     def __init__(
         self,
@@ -106,8 +124,9 @@ class StreamWorker:
         self.processed = 0  # messages settled and committed
         self.alive = False
         self._unsettled: _Unsettled | None = None
+        self._ahead: _Ahead | None = None
         if isinstance(source, RebalancingSource):
-            source.before_revoke = self.settle
+            source.before_revoke = self._before_revoke
 
     # -- running ------------------------------------------------------------------
 
@@ -116,12 +135,14 @@ class StreamWorker:
         self.alive = True
         log.debug("stream worker started", extra={"batch_size": self.batch_size})
         try:
-            while not self.stop.is_set():
+            # A batch taken ahead is the batch in hand too: it is finished before stopping.
+            while not self.stop.is_set() or self._ahead is not None:
                 try:
                     self.step()
                 except Exception:
                     if not self.stop.is_set():
                         raise
+                    self._ahead = None
                     log.warning("stopped with a batch unfinished: it was not committed and will be redelivered")
             try:
                 self.settle()
@@ -138,12 +159,16 @@ class StreamWorker:
 
     def step(self) -> int:
         """One batch: returns how many messages it took. The batch before it is settled meanwhile."""
-        # With a batch to settle, take only what has arrived; with nothing new, settle it
-        # now rather than after the next wait.
-        messages = self.source.poll(self.batch_size, 0 if self._unsettled else self.max_wait)
-        if not messages and self._unsettled is not None:
-            self.settle()
-            messages = self.source.poll(self.batch_size, self.max_wait)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            messages = ahead.messages
+        else:
+            # With a batch to settle, take only what has arrived; with nothing new, settle
+            # it now rather than after the next wait.
+            messages = self.source.poll(self.batch_size, 0 if self._unsettled else self.max_wait)
+            if not messages and self._unsettled is not None:
+                self.settle()
+                messages = self.source.poll(self.batch_size, self.max_wait)
         lag = self.source.lag()
         if lag is not None:
             self.service.metrics.worker_lag.set(lag)
@@ -156,7 +181,13 @@ class StreamWorker:
         for topic, run in itertools.groupby(messages, key=lambda m: m.topic):
             run_messages = list(run)
             if topic == TRANSACTIONS:
-                self._transactions(run_messages, letters, current, behind=len(messages) >= self.batch_size)
+                behind = len(messages) >= self.batch_size
+                if ahead is not None and ahead.valid is not None:  # validated (and scored) ahead
+                    letters += ahead.letters
+                    self._transactions(ahead.valid, current, behind, ahead.prepared)
+                else:
+                    valid = [(tx, m) for m in run_messages if (tx := self._parse(m, Transaction, letters)) is not None]
+                    self._transactions(valid, current, behind)
             elif topic == LABELS:
                 self._labels(run_messages, letters)
             else:
@@ -198,7 +229,29 @@ class StreamWorker:
 
     # -- handling -----------------------------------------------------------------
 
-    def _parse(self, message: Message, model: type[W], invalid: str, letters: list[DeadLetter]) -> W | None:
+    def _before_revoke(self) -> None:
+        self._ahead = None  # not ours for much longer: the next owner takes it from the last commit
+        self.settle()
+
+    def _look_ahead(self) -> None:
+        """Take what has arrived and, if it is all transactions, validate and score it."""
+        if self._ahead is not None or self.stop.is_set():
+            return
+        messages = self.source.poll(self.batch_size, 0)
+        if not messages:
+            return
+        self._ahead = ahead = _Ahead(messages)
+        if any(m.topic != TRANSACTIONS for m in messages):
+            return
+        ahead.valid = [(tx, m) for m in messages if (tx := self._parse(m, Transaction, ahead.letters)) is not None]
+        if not ahead.valid:
+            return
+        try:
+            ahead.prepared = self.service.prepare_next([tx for tx, _ in ahead.valid])
+        except Exception:  # scored in its own step instead, with its retries
+            log.debug("scoring ahead failed", exc_info=True)
+
+    def _parse(self, message: Message, model: type[W], letters: list[DeadLetter]) -> W | None:
         """The message as `model`, or None with its dead letter: too large, not JSON, invalid."""
         if len(message.value) > self.max_message_bytes:
             letters.append(DeadLetter(message, "too_large", f"{len(message.value)} bytes > {self.max_message_bytes}"))
@@ -209,35 +262,38 @@ class StreamWorker:
             return model.model_validate_json(message.value)
         except ValidationError as exc:
             not_json = any(e["type"] == "json_invalid" for e in exc.errors(include_url=False))
-            letters.append(DeadLetter(message, "invalid_json" if not_json else invalid, describe_errors(exc)))
+            invalid = "invalid_json" if not_json else f"invalid_{model.__name__.lower()}"
+            letters.append(DeadLetter(message, invalid, describe_errors(exc)))
             return None
 
     def _transactions(
-        self, messages: list[Message], letters: list[DeadLetter], batch: _Unsettled, behind: bool
+        self,
+        valid: list[tuple[Transaction, Message]],
+        batch: _Unsettled,
+        behind: bool,
+        prepared: Prepared | None = None,
     ) -> None:
-        valid: list[tuple[Transaction, Message]] = []
-        for message in messages:
-            tx = self._parse(message, Transaction, "invalid_transaction", letters)
-            if tx is not None:
-                valid.append((tx, message))
         if not valid:
             return
         transactions = [tx for tx, _ in valid]
         created = [m.created_at for _, m in valid]
 
-        result = self._retry(
-            "decide",
-            lambda: self.service.decide(
-                transactions,
-                created,
-                path="stream",
-                wait_for_state=False,
-                # Behind (a full batch), settle the previous batch while the database
-                # inserts this one; keeping up, publish this one first: settling waits on
-                # the broker, and would delay it.
-                meanwhile=self.settle if behind else None,
-            ),
-        )
+        def meanwhile() -> None:
+            # Behind (a full batch), score the next batch and settle the previous one while
+            # the database inserts this one; keeping up, publish this one first: both
+            # would delay it (at 2k events/s, scoring ahead too gave a p50 1.13x higher).
+            if behind:
+                self._look_ahead()
+                self.settle()
+
+        def decide() -> DecideResult:
+            nonlocal prepared
+            ahead, prepared = prepared, None  # a retry scores afresh: the state may have moved
+            return self.service.decide(
+                transactions, created, path="stream", wait_for_state=False, meanwhile=meanwhile, prepared=ahead
+            )
+
+        result = self._retry("decide", decide)
         batch.states.append(result.state)
         pairs = list(zip(transactions, result.decisions, strict=True))
         for sink in self.sinks:
@@ -247,7 +303,7 @@ class StreamWorker:
     def _labels(self, messages: list[Message], letters: list[DeadLetter]) -> None:
         labels: list[tuple[Label, Message]] = []
         for message in messages:
-            label = self._parse(message, Label, "invalid_label", letters)
+            label = self._parse(message, Label, letters)
             if label is not None:
                 labels.append((label, message))
 

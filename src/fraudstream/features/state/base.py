@@ -52,7 +52,10 @@ class FeatureState(Protocol):
     """Per-entity feature state, accessed a batch at a time.
 
     `begin` resolves every entity of a batch to a state row (fetching them in one go
-    where the state is remote) and says which events were already folded before;
+    where the state is remote) and says which events were already folded before; given
+    `ahead`, the workspace of a batch staged whose fold is not applied yet, it takes that
+    batch's rows as folded instead of the stored ones and counts its events as seen, so
+    a worker can work the next batch out while the database stores this one;
     `commit` folds the batch, together with its idempotence keys, entirely or not at
     all. A remote state may send the commit and return at once: the next `begin` sees
     it all the same, and the `Settle` it returns waits until it is durable (a stream
@@ -60,7 +63,7 @@ class FeatureState(Protocol):
     without applying it, so that the work can overlap a wait (the decisions' insert).
     """
 
-    def begin(self, events: Events) -> Workspace: ...
+    def begin(self, events: Events, ahead: Workspace | None = None) -> Workspace: ...
 
     def stage(self, workspace: Workspace) -> Callable[[], Settle]:
         """The batch's fold, worked out: calling it applies it, as `commit` does."""

@@ -87,20 +87,29 @@ class MemoryState(FeatureState):
         self._newest_ms = -(2**62)
         self._pruned_at = len(self._seen)
 
-    def begin(self, events: Events) -> Workspace:
+    def begin(self, events: Events, ahead: Workspace | None = None) -> Workspace:
+        assert ahead is None or isinstance(ahead, MemoryWorkspace), "a workspace from another state backend"
         keys = events.event_keys()
         fold = first_occurrences(keys)
         seen = self._seen
+        folded_ahead = set() if ahead is None else set(ahead.keys[ahead.fold].tolist())
         for i, key in enumerate(keys.tolist()):
-            if fold[i] and key in seen:
+            if fold[i] and (key in seen or key in folded_ahead):
                 fold[i] = False
         rows, states, sources = [], [], []
-        for (kind, _), ids in zip(ENTITY_KINDS, events.entities(), strict=True):
+        for k, ((kind, _), ids) in enumerate(zip(ENTITY_KINDS, events.entities(), strict=True)):
             table = self.tables[kind]
             # Work on a copy of the batch's rows: the state changes only on commit.
             source, local_rows = _localise(table.rows(ids))
+            state = table.matrix[source]
+            if ahead is not None:  # rows the batch ahead folded, as it folded them
+                position = {row: j for j, row in enumerate(ahead.sources[k].tolist())}
+                for i, row in enumerate(source.tolist()):
+                    j = position.get(row)
+                    if j is not None:
+                        state[i] = ahead.states[k][j]
             rows.append(local_rows)
-            states.append(table.matrix[source])
+            states.append(state)
             sources.append(source)
         return MemoryWorkspace(
             states=tuple(states),  # type: ignore[arg-type]

@@ -56,14 +56,16 @@ RING, LAST, TABLE = 1.0, 2.0, 3.0
 
 # KEYS: entity rows, then idempotence keys, then this merge's marker.
 # ARGV: n entities, row ttl ms, seen ttl ms, three empty-row templates, the version this
-# write gives its rows, then per entity: its layout code, the version read, the row as
-# computed (with the new version), its operations (float64 little-endian records).
+# write gives the rows it merges (the rows it replaces carry theirs: a worker may hold
+# those as written, see `begin`'s `ahead`, but never a merged one), then per entity: its
+# layout code, the version read, the row as computed (with its new version), its
+# operations (float64 little-endian records).
 MERGE = """
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local seen_ttl = tonumber(ARGV[3])
 local templates = {ARGV[4], ARGV[5], ARGV[6]}
-local version = ARGV[7]
+local merged_version = ARGV[7]
 local marker = KEYS[#KEYS]
 if redis.call('EXISTS', marker) == 1 then return 0 end  -- sent again: it went through the first time
 
@@ -180,7 +182,7 @@ for i = 1, n do
     redis.call('SET', key, ARGV[7 + 4 * i - 1], 'PX', ttl)
   else
     merge(key, template, ARGV[7 + 4 * i])
-    redis.call('SETRANGE', key, width, version)
+    redis.call('SETRANGE', key, width, merged_version)
     redis.call('PEXPIRE', key, ttl)
     merged = merged + 1
   end
@@ -260,6 +262,21 @@ class RedisWorkspace(Workspace):
     versions: tuple[list[bytes], ...] = ()  # per kind, each row's version as read (b"": none)
     seen_keys: list[bytes] = field(default_factory=list)  # idempotence key of each candidate event
     candidates: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    # Set by `stage`: per kind, the rows the fold writes, and the version it gives them.
+    written: tuple[npt.NDArray[np.intp], ...] = ()
+    written_version: bytes = b""
+
+    def staged_rows(self) -> list[dict[bytes, tuple[FloatMatrix, bytes]]]:
+        """Per kind, key -> (row, version) of each row this batch's staged fold writes."""
+        assert self.written_version, "the batch ahead is not staged"
+        return [
+            {keys[i]: (states[i], self.written_version) for i in written.tolist()}
+            for keys, states, written in zip(self.redis_keys, self.states, self.written, strict=True)
+        ]
+
+    def folded_seen_keys(self) -> list[bytes]:
+        """The idempotence keys of the events this batch folds (candidates not seen before)."""
+        return [self.seen_keys[j] for j in np.flatnonzero(self.fold[self.candidates]).tolist()]
 
 
 class RedisState(FeatureState):
@@ -290,7 +307,8 @@ class RedisState(FeatureState):
     def _seen_key(self, key: int) -> bytes:
         return f"{self.prefix}:seen:{key:016x}".encode()
 
-    def begin(self, events: Events) -> Workspace:
+    def begin(self, events: Events, ahead: Workspace | None = None) -> Workspace:
+        assert ahead is None or isinstance(ahead, RedisWorkspace), "a workspace from another state backend"
         keys = events.event_keys()
         fold = first_occurrences(keys)
         candidates = np.flatnonzero(fold)
@@ -307,17 +325,33 @@ class RedisState(FeatureState):
             for (kind, _), (entities, _) in zip(ENTITY_KINDS, per_kind, strict=True)
         ]
         seen_keys = [self._seen_key(k) for k in keys[candidates].tolist()]
+        # The batch ahead's fold is not in Redis yet (it goes after this read): its rows
+        # come from its workspace, as written, and its events count as seen.
+        staged: list[dict[bytes, tuple[FloatMatrix, bytes]]] = [{}, {}, {}, {}]
+        folded_ahead: set[bytes] = set()
+        if ahead is not None:
+            staged, folded_ahead = ahead.staged_rows(), set(ahead.folded_seen_keys())
+        fetch = [[k for k in kind_keys if k not in held] for kind_keys, held in zip(redis_keys, staged, strict=True)]
         reads = [("MGET", *(seen_keys or [b"-"]))]
-        reads += [("MGET", *(entity_keys or [b"-"])) for entity_keys in redis_keys]
+        reads += [("MGET", *(entity_keys or [b"-"])) for entity_keys in fetch]
         seen, *blobs = self._channel.round_trip(reads)
         if len(candidates):
-            fold[candidates[[value is not None for value in seen]]] = False
+            fold[candidates[[v is not None or k in folded_ahead for v, k in zip(seen, seen_keys, strict=True)]]] = False
         states: list[FloatMatrix] = []
         rows: list[npt.NDArray[np.int64]] = []
         originals: list[FloatMatrix] = []
         versions: list[list[bytes]] = []
-        for (_, layout), (entities, local), found in zip(ENTITY_KINDS, per_kind, blobs, strict=True):
-            matrix, read = _parse_rows(layout, found[: len(entities)])
+        for (_, layout), (entities, local), entity_keys, ahead_rows, fetched in zip(
+            ENTITY_KINDS, per_kind, redis_keys, staged, blobs, strict=True
+        ):
+            found = fetched[: len(entities)]
+            if ahead_rows:
+                replies = iter(fetched)
+                found = [None if k in ahead_rows else next(replies) for k in entity_keys]
+            matrix, read = _parse_rows(layout, found)
+            for i, k in enumerate(entity_keys):
+                if k in ahead_rows:
+                    matrix[i], read[i] = ahead_rows[k]
             states.append(matrix)
             originals.append(matrix.copy())
             rows.append(local)
@@ -338,6 +372,7 @@ class RedisState(FeatureState):
     def stage(self, workspace: Workspace) -> Callable[[], Settle]:
         assert isinstance(workspace, RedisWorkspace), "a workspace from another state backend"
         version = os.urandom(VERSION_BYTES)
+        written: list[npt.NDArray[np.intp]] = []
         entity_keys: list[bytes] = []
         per_entity: list[Any] = []  # layout code, version read, row, operations: per entity
         deferred: list[tuple[int, RowSpec, FloatMatrix, FloatMatrix, npt.NDArray[np.intp]]] = []
@@ -347,6 +382,7 @@ class RedisState(FeatureState):
             spec = SPECS[layout]
             bits = np.ascontiguousarray(before).view(np.uint64), np.ascontiguousarray(after).view(np.uint64)
             changed = np.flatnonzero((bits[0] != bits[1]).any(axis=1))
+            written.append(changed)
             # Operations are needed only for rows somebody else wrote since they were read,
             # and working them out cost a worker 5-10 % of its time. Customers (one worker
             # owns each) go without them, and so do shared rows while no other worker
@@ -361,13 +397,14 @@ class RedisState(FeatureState):
             for j, i in enumerate(changed.tolist()):
                 entity_keys.append(keys[i])
                 per_entity += (code, read[i], rows[j], b"" if ops is None else ops[j] or NO_OPERATIONS)
-        # The events folded now are the candidates not seen before: their keys were made in `begin`.
-        seen = [workspace.seen_keys[j] for j in np.flatnonzero(workspace.fold[workspace.candidates]).tolist()]
+        workspace.written, workspace.written_version = tuple(written), version
+        seen = workspace.folded_seen_keys()
         if not entity_keys and not seen:
             return lambda: settled
         marker = f"{self.prefix}:merged:{version.hex()}".encode()
         head = ("EVALSHA", self._sha, len(entity_keys) + len(seen) + 1, *entity_keys, *seen, marker)
-        head += (len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, version)
+        merged_version = os.urandom(VERSION_BYTES)
+        head += (len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, merged_version)
 
         def with_all_operations() -> tuple[Any, ...]:
             full = list(per_entity)
