@@ -68,3 +68,22 @@ def test_only_what_was_committed_is_committed(
     assert committed(brokers, source.settings.group_id, topics["transactions"], 4) == {
         partition: max(m.handle[2] for m in done) + 1
     }
+
+
+def test_nothing_is_committed_for_partitions_given_up(
+    brokers: str, topics: dict[str, str], stream_transactions: list[Transaction]
+) -> None:
+    # A batch still in flight when its partitions are revoked (the worker polls the next
+    # batch while one is stored) is the next owner's to commit, not this consumer's.
+    source, messages = sent_and_polled(brokers, topics, stream_transactions[:30])
+    kept = messages[0].handle[1]
+    assignment = list(source.assignment)
+    source._revoked(source.consumer, assignment)  # an eager rebalance's callbacks, inside a poll
+    source._assigned(source.consumer, [tp for tp in assignment if tp.partition == kept])
+    source.commit(messages)
+    source.close()
+
+    done = [m for m in messages if m.handle[1] == kept]
+    assert committed(brokers, source.settings.group_id, topics["transactions"], 4) == {
+        kept: max(m.handle[2] for m in done) + 1
+    }

@@ -154,11 +154,18 @@ class KafkaSource:
         return out
 
     def commit(self, messages: Sequence[Message]) -> None:
-        """Send the commit of `messages`' offsets; the broker's reply is not waited for."""
+        """Send the commit of `messages`' offsets; the broker's reply is not waited for.
+
+        Only for partitions still assigned: a batch can be in flight while its partitions
+        are given up (the worker scores the next batch during an insert, and a poll may
+        rebalance), and its late commit could move the new owner's offset back.
+        """
+        owned = {(tp.topic, tp.partition) for tp in self.assignment}
         latest: dict[tuple[str, int], int] = {}
         for message in messages:
             topic, partition, offset = message.handle
-            latest[(topic, partition)] = max(offset + 1, latest.get((topic, partition), 0))
+            if (topic, partition) in owned:
+                latest[(topic, partition)] = max(offset + 1, latest.get((topic, partition), 0))
         if not latest:
             return
         self._committing.update(latest)
