@@ -42,7 +42,9 @@ def worker_process(env: dict[str, str], log_path: Path) -> subprocess.Popen[byte
     )
 
 
+@pytest.mark.parametrize("behind", [False, True], ids=["keeping up", "behind a backlog"])
 def test_kill_dash_nine_and_restart(
+    behind: bool,
     trained_model: Model,
     tmp_path: Path,
     brokers: str,
@@ -53,7 +55,10 @@ def test_kill_dash_nine_and_restart(
 ) -> None:
     # Saving names a model after its directory: keep the shared session model's name.
     model_dir = trained_model.save(tmp_path / "model", name=trained_model.info["name"])
-    settings = settings_for(tmp_path, brokers, topics, postgres_url, redis_prefix, worker_batch_size=50)
+    # Behind a backlog, every batch is full: the worker scores the next one while the
+    # database stores one, so the kill can land with a batch scored ahead.
+    batch_size = 20 if behind else 50
+    settings = settings_for(tmp_path, brokers, topics, postgres_url, redis_prefix, worker_batch_size=batch_size)
     env = {
         **os.environ,
         "FRAUDSTREAM_MODEL_PATH": str(model_dir),
@@ -67,18 +72,19 @@ def test_kill_dash_nine_and_restart(
     }
     Store(postgres_url)  # the schema, before anyone polls it
     sample = stream_transactions
-    # Traffic keeps coming while the worker runs, dies and comes back.
-    producer = threading.Thread(
-        target=lambda: produce_events(_paced(sample, 800.0), kafka_settings(brokers, topics)), daemon=True
-    )
+    # Traffic keeps coming while the worker runs, dies and comes back; or it all waits.
+    events = iter(sample) if behind else _paced(sample, 800.0)
+    producer = threading.Thread(target=lambda: produce_events(events, kafka_settings(brokers, topics)), daemon=True)
     producer.start()
+    if behind:
+        producer.join(60)
     log_path = tmp_path / "worker.log"
     first = worker_process(env, log_path)
     deadline = time.monotonic() + 60
-    while decided_count(postgres_url) < len(sample) // 3:
+    while decided_count(postgres_url) < len(sample) // (10 if behind else 3):
         assert first.poll() is None, log_path.read_text()
         assert time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.05)
+        time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     at_kill = decided_count(postgres_url)
@@ -109,7 +115,8 @@ def test_kill_dash_nine_and_restart(
     # The feature state equals an uninterrupted run's.
     compared = assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))
     print(  # the figures for the record (pytest -s)
-        f"crash test: sent {len(sample)}, decided {len(stored)}, decided before the kill {at_kill}, "
+        f"crash test ({'behind' if behind else 'keeping up'}): sent {len(sample)}, decided {len(stored)}, "
+        f"decided before the kill {at_kill}, "
         f"duplicates on the decisions topic {duplicates}, entities compared {compared}"
     )
 
