@@ -100,11 +100,16 @@ def event_streams(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(events)
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+def generated(examples: int) -> Any:
+    """Hypothesis settings for the generated streams (a state per example; no deadline)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+
+
+@generated(200)
 @given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=6))
 def test_engine_matches_reference_on_generated_streams(
     make_state: StateFactory, stream: pd.DataFrame, cuts: list[int]
@@ -142,11 +147,7 @@ def run_ahead(engine: FeatureEngine, events: Events, cuts: list[int]) -> pd.Data
     return pd.DataFrame(np.vstack(parts), columns=engine.features.names)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@generated(60)
 @given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=8))
 def test_a_batch_worked_out_ahead_of_the_fold_before_it_changes_nothing(
     make_state: StateFactory, stream: pd.DataFrame, cuts: list[int]
