@@ -135,11 +135,13 @@ class DecisionService:
             # again, and one it lost (a crash between the database and the state) is.
             # A batch scored ahead stands if the state is what it counted on: the batch
             # before folded last (not a label, another worker's batch, or an earlier try).
-            fresh_ids = [tx.transaction_id for tx in unique]
-            if prepared is not None and prepared.after is self._last_fold and prepared.ids == fresh_ids:
+            ids_now = [tx.transaction_id for tx in unique]
+            if prepared is not None and prepared.after is self._last_fold and prepared.ids == ids_now:
                 pending = prepared.pending
             else:
                 pending = self.scorer.prepare(unique)
+            if prepared is not None:
+                self.metrics.scored_ahead.labels(result="used" if pending is prepared.pending else "stale").inc()
             scored = pending.scored.decisions(self.scorer.version)
             stored = self.store.send_decisions(list(zip(unique, scored, strict=True)))
             try:

@@ -226,6 +226,9 @@ def test_the_next_batch_is_scored_while_one_is_stored_and_only_if_nothing_folds_
     assert [ahead for ahead, _ in scored] == [False, True, False, True]  # scored again; the third ahead
     drain(runtime)
     assert len(scored) == 4  # the third batch's scoring ahead stood
+    samples = service.metrics.scored_ahead.collect()[0].samples
+    counted = {s.labels["result"]: s.value for s in samples if s.name.endswith("_total")}
+    assert counted == {"stale": 1.0, "used": 1.0}
 
     # The features and decisions of batches scored one after the other, the label between.
     reference = Scorer(trained_model, MemoryState())

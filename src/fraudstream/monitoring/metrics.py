@@ -47,6 +47,12 @@ class Metrics:
         self.replayed = Counter(
             "fraudstream_replayed_decisions", "Transactions seen before: their stored decision was reused.", registry=r
         )
+        self.scored_ahead = Counter(
+            "fraudstream_scored_ahead",
+            "Batches scored while the batch before was stored, by whether the scoring stood or was stale.",
+            ["result"],
+            registry=r,
+        )
         self.worker_lag = Gauge("fraudstream_worker_lag", "Events waiting in the source (consumer lag).", registry=r)
         self.sink_retries = Counter(
             "fraudstream_sink_retries", "Batches retried after a sink failed.", ["sink"], registry=r
