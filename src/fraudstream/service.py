@@ -66,7 +66,6 @@ class DecideResult:
 class Prepared:
     """A batch scored ahead, while the batch before it was being stored (`prepare_next`)."""
 
-    ids: list[str]  # its distinct transaction ids, in order
     pending: PendingBatch
     after: PendingBatch  # the batch whose fold it counts on: valid if that was the last one
 
@@ -135,8 +134,12 @@ class DecisionService:
             # again, and one it lost (a crash between the database and the state) is.
             # A batch scored ahead stands if the state is what it counted on: the batch
             # before folded last (not a label, another worker's batch, or an earlier try).
-            ids_now = [tx.transaction_id for tx in unique]
-            if prepared is not None and prepared.after is self._last_fold and prepared.ids == ids_now:
+            if (
+                prepared is not None
+                and prepared.after is self._last_fold
+                and [tx.transaction_id for tx in prepared.pending.scored.transactions]
+                == [tx.transaction_id for tx in unique]
+            ):
                 pending = prepared.pending
             else:
                 pending = self.scorer.prepare(unique)
@@ -180,9 +183,7 @@ class DecisionService:
         with self._lock:
             ahead = self._storing
             assert ahead is not None, "prepare_next runs while a batch is being stored"
-            unique = _distinct(transactions)
-            pending = self.scorer.prepare(unique, ahead=ahead)
-            return Prepared([tx.transaction_id for tx in unique], pending, after=ahead)
+            return Prepared(self.scorer.prepare(_distinct(transactions), ahead=ahead), after=ahead)
 
     def settle(self, state: Settle) -> None:
         """Wait for a `decide(..., wait_for_state=False)` batch's feature-state fold."""

@@ -266,11 +266,11 @@ class RedisWorkspace(Workspace):
     written: tuple[npt.NDArray[np.intp], ...] = ()
     written_version: bytes = b""
 
-    def staged_rows(self) -> list[dict[bytes, tuple[FloatMatrix, bytes]]]:
-        """Per kind, key -> (row, version) of each row this batch's staged fold writes."""
+    def staged_rows(self) -> list[dict[bytes, FloatMatrix]]:
+        """Per kind, key -> row of each row this batch's staged fold writes (with `written_version`)."""
         assert self.written_version, "the batch ahead is not staged"
         return [
-            {keys[i]: (states[i], self.written_version) for i in written.tolist()}
+            {keys[i]: states[i] for i in written.tolist()}
             for keys, states, written in zip(self.redis_keys, self.states, self.written, strict=True)
         ]
 
@@ -327,10 +327,12 @@ class RedisState(FeatureState):
         seen_keys = [self._seen_key(k) for k in keys[candidates].tolist()]
         # The batch ahead's fold is not in Redis yet (it goes after this read): its rows
         # come from its workspace, as written, and its events count as seen.
-        staged: list[dict[bytes, tuple[FloatMatrix, bytes]]] = [{}, {}, {}, {}]
+        staged: list[dict[bytes, FloatMatrix]] = [{}, {}, {}, {}]
         folded_ahead: set[bytes] = set()
+        staged_version = b""
         if ahead is not None:
             staged, folded_ahead = ahead.staged_rows(), set(ahead.folded_seen_keys())
+            staged_version = ahead.written_version
         fetch = [[k for k in kind_keys if k not in held] for kind_keys, held in zip(redis_keys, staged, strict=True)]
         reads = [("MGET", *(seen_keys or [b"-"]))]
         reads += [("MGET", *(entity_keys or [b"-"])) for entity_keys in fetch]
@@ -344,14 +346,14 @@ class RedisState(FeatureState):
         for (_, layout), (entities, local), entity_keys, ahead_rows, fetched in zip(
             ENTITY_KINDS, per_kind, redis_keys, staged, blobs, strict=True
         ):
-            found = fetched[: len(entities)]
-            if ahead_rows:
+            if not ahead_rows:
+                matrix, read = _parse_rows(layout, fetched[: len(entities)])
+            else:
                 replies = iter(fetched)
-                found = [None if k in ahead_rows else next(replies) for k in entity_keys]
-            matrix, read = _parse_rows(layout, found)
-            for i, k in enumerate(entity_keys):
-                if k in ahead_rows:
-                    matrix[i], read[i] = ahead_rows[k]
+                matrix, read = _parse_rows(layout, [None if k in ahead_rows else next(replies) for k in entity_keys])
+                for i, k in enumerate(entity_keys):
+                    if k in ahead_rows:
+                        matrix[i], read[i] = ahead_rows[k], staged_version
             states.append(matrix)
             originals.append(matrix.copy())
             rows.append(local)
