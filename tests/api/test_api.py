@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from fraudstream.api import create_app
 from fraudstream.config import Settings
 from fraudstream.model.artifact import Model
 from fraudstream.model.thresholds import Thresholds
-from fraudstream.runtime import Runtime, build_runtime
+from fraudstream.runtime import COLLECTOR_THRESHOLDS, Runtime, build_runtime
 
 # Recent, so that the customer's features "as of now" still see these payments.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -54,6 +55,19 @@ def runtime(trained_model: Model, tmp_path: Path) -> Iterator[Runtime]:
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime=runtime)) as client:
         yield client
+
+
+def test_a_running_runtime_collects_less_often_and_gives_the_collector_back(
+    trained_model: Model, tmp_path: Path
+) -> None:
+    before = gc.get_threshold()
+    runtime = build_runtime(Settings(home=tmp_path), model=trained_model)
+    runtime.start()
+    try:
+        assert gc.get_threshold() == COLLECTOR_THRESHOLDS != before
+    finally:
+        runtime.stop()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
 def test_score_one_and_get_it_back(client: TestClient) -> None:
