@@ -133,24 +133,36 @@ class Setup:
 
 
 SERVICES = ("redis-server", "postgres", "tansu")
+WORKER_THREADS = ("workers: kafka client threads", "workers: python threads")
+
+
+def _name_and_cpu(stat_file: Path) -> tuple[str, float] | None:
+    """A process's or thread's name and CPU seconds (user + system) from its /proc stat."""
+    try:
+        stat = stat_file.read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(workers: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by the workers and by each service, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = dict.fromkeys(("workers", *SERVICES), 0.0)
+    """CPU seconds used so far by the workers and by each service, from /proc.
+
+    A worker's threads are also counted apart: librdkafka's own threads (named rdk:*,
+    fetching, batching, checksumming) and the rest, which is Python's (the worker loop).
+    """
+    out = dict.fromkeys(("workers", *SERVICES, *WORKER_THREADS), 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        group = "workers" if int(entry.name) in workers else name if name in SERVICES else None
-        if group is not None:
-            out[group] += (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) in workers:
+            for task in (entry / "task").iterdir():
+                if (thread := _name_and_cpu(task / "stat")) is not None:
+                    out["workers"] += thread[1]
+                    out[WORKER_THREADS[0] if thread[0].startswith("rdk:") else WORKER_THREADS[1]] += thread[1]
+        elif (process := _name_and_cpu(entry / "stat")) is not None and process[0] in SERVICES:
+            out[process[0]] += process[1]
     return out
 
 
@@ -216,7 +228,7 @@ def throughput(
             "events": total,
             "events_per_s": round(rate),
             "cpu_us_per_event": {k: round(1e6 * v / (0.8 * total), 1) for k, v in used.items()},
-            "cpu_us_per_event_total": round(1e6 * sum(used.values()) / (0.8 * total), 1),
+            "cpu_us_per_event_total": round(1e6 * sum(used[k] for k in ("workers", *SERVICES)) / (0.8 * total), 1),
             **({"profile_top": profile_text} if profile else {}),
         }
     finally:
@@ -437,6 +449,10 @@ def against_baseline(
                 "events_per_s": ours["events_per_s"],
                 "baseline_worker_cpu_us_per_event": baseline["cpu_us_per_event"]["workers"],
                 "worker_cpu_us_per_event": ours["cpu_us_per_event"]["workers"],
+                "baseline_redis_cpu_us_per_event": baseline["cpu_us_per_event"]["redis-server"],
+                "redis_cpu_us_per_event": ours["cpu_us_per_event"]["redis-server"],
+                "baseline_total_cpu_us_per_event": baseline["cpu_us_per_event_total"],
+                "total_cpu_us_per_event": ours["cpu_us_per_event_total"],
             }
         base_latency, our_latency = _abba(
             pair,
@@ -454,6 +470,8 @@ def against_baseline(
     ratios = {
         "throughput_ratio_median": ("events_per_s", "baseline_events_per_s"),
         "worker_cpu_ratio_median": ("worker_cpu_us_per_event", "baseline_worker_cpu_us_per_event"),
+        "redis_cpu_ratio_median": ("redis_cpu_us_per_event", "baseline_redis_cpu_us_per_event"),
+        "total_cpu_ratio_median": ("total_cpu_us_per_event", "baseline_total_cpu_us_per_event"),
         "latency_p50_ratio_median": ("p50_ms", "baseline_p50_ms"),
         "latency_p99_ratio_median": ("p99_ms", "baseline_p99_ms"),
     }
