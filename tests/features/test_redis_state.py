@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from redis import Redis, ResponseError
+from redis import Redis
 
 from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
-from fraudstream.features.state.base import settled
 from fraudstream.features.state.redis import CALM_MERGES, RedisState
 
 BASE = pd.Timestamp("2026-02-01", tz="UTC")
@@ -114,34 +113,6 @@ def test_a_merge_sent_again_after_a_lost_reply_is_applied_once(redis_state: Redi
     channel._pending = merge
     channel.round_trip([])
     np.testing.assert_array_equal(redis_state.row("merchant", "shared-merchant"), once)
-    assert staged_rows_left(redis_state) == []  # the second time's staged rows are deleted, not kept
-
-
-def staged_rows_left(state: RedisState) -> list[bytes]:
-    return list(state.client.scan_iter(match=f"{state.prefix}:staged:*"))
-
-
-def test_a_merge_whose_staged_rows_are_missing_applies_nothing_until_sent_whole(redis_state: RedisState) -> None:
-    # The rows go as plain SETs ahead of the script, which renames them into place. If
-    # they are not there, the script must write nothing at all: a script stopped half way
-    # stays half applied, and the merge sent again would count its rows twice.
-    engine = FeatureEngine(FEATURES, redis_state)
-    channel = redis_state._channel
-    sent: list[tuple[list[Any], Any]] = []
-    send_merge = channel.send_merge
-    channel.send_merge = lambda commands, on_conflict: sent.append((commands, on_conflict)) or settled  # type: ignore[assignment,func-returns-value,method-assign]
-    _raw, workspace = engine.prepare(batch("m", "mia", 3))
-    engine.commit(workspace)
-    [(commands, on_conflict)] = sent
-    _staging, script = commands  # the rows' SETs (mia's, the merchant's, the device's), then the script
-    with pytest.raises(ResponseError, match="staged rows missing"):
-        redis_state.client.execute_command(*script)
-    assert redis_state.row("customer", "mia") is None and redis_state.row("merchant", "shared-merchant") is None
-    assert list(redis_state.client.scan_iter(match=f"{redis_state.prefix}:seen:*")) == []
-    send_merge(commands, on_conflict)()
-    assert probe(redis_state, "mia", "customer_count_1h") == [3]
-    assert staged_rows_left(redis_state) == []
-    assert 34 * 86_400_000 < redis_state.client.pttl(f"{redis_state.prefix}:customer:mia") <= 35 * 86_400_000
 
 
 def test_a_merge_after_redis_forgot_its_script_loads_it_again(redis_state: RedisState) -> None:
@@ -166,11 +137,10 @@ def test_a_customer_written_by_two_workers_at_once_counts_both(redis_state: Redi
     np.testing.assert_allclose(merged[rings], expected[rings], rtol=1e-12, equal_nan=True)
 
 
-def rows_without_operations(commands: list[tuple[Any, ...]]) -> int:
-    """Entity rows in a merge (its rows' SETs, then the script) sent without their merge operations."""
-    script = commands[-1]
-    argv = script[3 + int(script[2]) :]  # EVALSHA sha numkeys KEYS... ARGV...
-    return sum(1 for i in range(int(argv[0])) if argv[9 + 3 * i] == b"")
+def rows_without_operations(command: tuple[Any, ...]) -> int:
+    """Entity rows in a merge command sent without their merge operations."""
+    argv = command[3 + int(command[2]) :]  # EVALSHA sha numkeys KEYS... ARGV...
+    return sum(1 for i in range(int(argv[0])) if argv[10 + 4 * i] == b"")
 
 
 def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(redis_state: RedisState) -> None:
@@ -181,9 +151,9 @@ def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(r
     sent: list[int] = []
     send_merge = second._channel.send_merge
 
-    def counting(commands: list[tuple[Any, ...]], on_conflict: Any) -> Any:
-        sent.append(rows_without_operations(commands))
-        return send_merge(commands, on_conflict)
+    def counting(command: tuple[Any, ...], on_conflict: Any) -> Any:
+        sent.append(rows_without_operations(command))
+        return send_merge(command, on_conflict)
 
     second._channel.send_merge = counting  # type: ignore[method-assign]
     a = FeatureEngine(FEATURES, RedisState(redis_state.client, prefix=redis_state.prefix))

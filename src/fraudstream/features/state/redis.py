@@ -1,8 +1,7 @@
 """Feature state in Redis, shared by every worker: one binary row per entity.
 
-One round trip per batch, whatever its size: `commit` sends the batch's merge (its rows
-staged by plain SETs under keys of their own, then one Lua script call, atomic, that
-moves them in place) and returns without waiting; the next `begin` sends its reads
+One round trip per batch, whatever its size: `commit` sends the batch's merge (one Lua
+script call, atomic) and returns without waiting; the next `begin` sends its reads
 behind it on the same connection and reads both replies, so Redis merges batch N while
 the worker validates batch N+1, and batch N+1 still reads what N wrote. The `Settle`
 that `commit` returns waits for the merge's reply (a worker settles before it commits
@@ -55,15 +54,14 @@ FloatMatrix = npt.NDArray[np.float64]
 LAYOUT_CODES = {"customer": b"1", "shop": b"2", "device": b"3"}  # as the script reads them
 RING, LAST, TABLE = 1.0, 2.0, 3.0
 
-# Before the script, the pipeline SETs each row as computed under a key of its own
-# (`staged`), and the script RENAMEs it in place: rows passed as arguments were copied
-# into Lua and out again, and a script that only received them cost Redis 11 ms for a
-# 500-event batch's 1,244 rows, against 2 ms to SET them. The merge went 25.8 -> 14.2 ms.
-# KEYS: entity rows, then their staged rows, then idempotence keys, then this merge's marker.
+# KEYS: entity rows, then idempotence keys, then this merge's marker.
 # ARGV: n entities, row ttl ms, seen ttl ms, three empty-row templates, the version this
 # write gives the rows it merges (the rows it replaces carry theirs: a worker may hold
 # those as written, see `begin`'s `ahead`, but never a merged one), then per entity: its
-# layout code, the version read, its operations (float64 little-endian records).
+# layout code, the version read, the row as computed (with its new version), its
+# operations (float64 little-endian records). Rows as arguments are copied into Lua and
+# out again; staging them by plain SETs (replies off) for the script to RENAME in place
+# cut Redis's time for a batch of 500 by 7 % and added 3 % to the worker's: not kept.
 MERGE = """
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -71,21 +69,7 @@ local seen_ttl = tonumber(ARGV[3])
 local templates = {ARGV[4], ARGV[5], ARGV[6]}
 local merged_version = ARGV[7]
 local marker = KEYS[#KEYS]
-
-local function on_keys(command, first, last)  -- in chunks: unpack's stack has a limit
-  local count = 0
-  for i = first, last, 1000 do
-    count = count + redis.call(command, unpack(KEYS, i, math.min(i + 999, last)))
-  end
-  return count
-end
-
-if redis.call('EXISTS', marker) == 1 then  -- sent again: it went through the first time
-  on_keys('DEL', n + 1, 2 * n)
-  return 0
-end
--- Checked before anything is written: a script stopped half way would stay half applied.
-if on_keys('EXISTS', n + 1, 2 * n) < n then return redis.error_reply('staged rows missing') end
+if redis.call('EXISTS', marker) == 1 then return 0 end  -- sent again: it went through the first time
 
 local function cells(key, off, count)
   local raw = redis.call('GETRANGE', key, off * 8, (off + count) * 8 - 1)
@@ -181,10 +165,9 @@ end
 -- client sends the merge again with their operations.
 local conflicts = {}
 for i = 1, n do
-  local at = 7 + 3 * (i - 1)
-  if ARGV[at + 3] == '' then
-    local width = #templates[tonumber(ARGV[at + 1])]
-    if redis.call('GETRANGE', KEYS[i], width, width + 7) ~= ARGV[at + 2] then
+  if ARGV[7 + 4 * i] == '' then
+    local width = #templates[tonumber(ARGV[7 + 4 * i - 3])]
+    if redis.call('GETRANGE', KEYS[i], width, width + 7) ~= ARGV[7 + 4 * i - 2] then
       conflicts[#conflicts + 1] = i
     end
   end
@@ -193,22 +176,20 @@ if #conflicts > 0 then return conflicts end
 
 local merged = 0
 for i = 1, n do
-  local at = 7 + 3 * (i - 1)
   local key = KEYS[i]
-  local template = templates[tonumber(ARGV[at + 1])]
+  local template = templates[tonumber(ARGV[7 + 4 * i - 3])]
   local width = #template
-  local ops = ARGV[at + 3]
-  if ops == '' or redis.call('GETRANGE', key, width, width + 7) == ARGV[at + 2] then
-    redis.call('RENAME', KEYS[n + i], key)
+  local ops = ARGV[7 + 4 * i]
+  if ops == '' or redis.call('GETRANGE', key, width, width + 7) == ARGV[7 + 4 * i - 2] then
+    redis.call('SET', key, ARGV[7 + 4 * i - 1], 'PX', ttl)
   else
-    merge(key, template, ops)
+    merge(key, template, ARGV[7 + 4 * i])
     redis.call('SETRANGE', key, width, merged_version)
-    redis.call('DEL', KEYS[n + i])
+    redis.call('PEXPIRE', key, ttl)
     merged = merged + 1
   end
-  redis.call('PEXPIRE', key, ttl)
 end
-for j = 2 * n + 1, #KEYS do
+for j = n + 1, #KEYS do
   redis.call('SET', KEYS[j], '1', 'PX', seen_ttl)
 end
 return merged  -- rows somebody else had written since they were read
@@ -274,8 +255,6 @@ UNVERSIONED = b"-"
 VERSION_BYTES = 8
 #: The operations of a row that changed only in ways a merge ignores (a NaN's bits).
 NO_OPERATIONS = b"-"
-#: How long a staged row outlives a merge that never came (its connection broke half way).
-STAGED_TTL_MS = 10 * 60 * 1000
 
 
 @dataclass
@@ -399,8 +378,7 @@ class RedisState(FeatureState):
         version = os.urandom(VERSION_BYTES)
         written: list[npt.NDArray[np.intp]] = []
         entity_keys: list[bytes] = []
-        per_entity: list[Any] = []  # layout code, version read, operations: per entity
-        rows_written: list[bytes] = []  # per entity, its row as computed (staged before the script)
+        per_entity: list[Any] = []  # layout code, version read, row, operations: per entity
         deferred: list[tuple[int, RowSpec, FloatMatrix, FloatMatrix, npt.NDArray[np.intp]]] = []
         for (_, layout), keys, read, before, after in zip(
             ENTITY_KINDS, workspace.redis_keys, workspace.versions, workspace.originals, workspace.states, strict=True
@@ -417,32 +395,29 @@ class RedisState(FeatureState):
             upfront = layout != "customer" and self._channel.contended
             ops = row_operations(spec, before[changed], after[changed]) if upfront else None
             if ops is None:
-                deferred.append((len(per_entity) + 2, spec, before, after, changed))
+                deferred.append((len(per_entity) + 3, spec, before, after, changed))
             code = LAYOUT_CODES[layout]
-            rows_written += _with_version(after[changed], version)
+            rows = _with_version(after[changed], version)
             for j, i in enumerate(changed.tolist()):
                 entity_keys.append(keys[i])
-                per_entity += (code, read[i], b"" if ops is None else ops[j] or NO_OPERATIONS)
+                per_entity += (code, read[i], rows[j], b"" if ops is None else ops[j] or NO_OPERATIONS)
         workspace.written, workspace.written_version = tuple(written), version
         seen = workspace.folded_seen_keys()
         if not entity_keys and not seen:
             return lambda: settled
-        staged = f"{self.prefix}:staged:{version.hex()}:".encode()
-        staged_keys = [b"%s%d" % (staged, i) for i in range(len(entity_keys))]
-        staging = _staging(staged_keys, rows_written)
         marker = f"{self.prefix}:merged:{version.hex()}".encode()
-        head = ("EVALSHA", self._sha, 2 * len(entity_keys) + len(seen) + 1, *entity_keys, *staged_keys, *seen, marker)
+        head = ("EVALSHA", self._sha, len(entity_keys) + len(seen) + 1, *entity_keys, *seen, marker)
         merged_version = os.urandom(VERSION_BYTES)
         head += (len(entity_keys), self.entity_ttl_ms, self.dedup_ttl_ms, *self._templates, merged_version)
 
-        def with_all_operations() -> list[Command]:
+        def with_all_operations() -> tuple[Any, ...]:
             full = list(per_entity)
             for first, spec, before, after, changed in deferred:
                 for j, ops in enumerate(row_operations(spec, before[changed], after[changed])):
-                    full[first + 3 * j] = ops or NO_OPERATIONS
-            return [staging, (*head, *full)]
+                    full[first + 4 * j] = ops or NO_OPERATIONS
+            return (*head, *full)
 
-        return lambda: self._channel.send_merge([staging, (*head, *per_entity)], with_all_operations)
+        return lambda: self._channel.send_merge((*head, *per_entity), with_all_operations)
 
     def row(self, kind: str, entity: str) -> npt.NDArray[np.float64] | None:
         """The stored row of one entity, for inspection and tests (merges settled)."""
@@ -479,9 +454,8 @@ class _MergeChannel:
     """A connection on which a merge is sent without waiting, and reads queue behind it.
 
     Redis runs a connection's commands in order, so reads sent after a merge see it.
-    A merge (the SETs that stage its rows, then the script) stays pending until its
-    replies are read; one whose replies were lost (the connection broke) is sent again,
-    whole, ahead of the next reads. The connection goes back
+    A merge stays pending until its reply is read; one whose reply was lost (the
+    connection broke) is sent again ahead of the next reads. The connection goes back
     to the pool whenever no reply is due on it.
     """
 
@@ -489,8 +463,8 @@ class _MergeChannel:
         self.client = client
         self.load_script = load_script
         self._connection: Any = None  # redis-py's Connection, whose methods are untyped
-        self._pending: list[Command] | None = None  # the merge's commands, not acknowledged yet
-        self._on_conflict: Callable[[], list[Command]] | None = None
+        self._pending: tuple[Any, ...] | None = None  # the merge not acknowledged yet
+        self._on_conflict: Callable[[], tuple[Any, ...]] | None = None
         self._in_flight = False  # its reply is due on the connection
         self._sent = self._acknowledged = 0
         self._calm = CALM_MERGES  # merges in a row that found no other writer's rows
@@ -500,11 +474,11 @@ class _MergeChannel:
         """A recent merge found rows that somebody else had written since they were read."""
         return self._calm < CALM_MERGES
 
-    def send_merge(self, commands: list[Command], on_conflict: Callable[[], list[Command]]) -> Settle:
-        """Send `commands` (the script last); if it reports conflicts, `on_conflict()` goes instead."""
+    def send_merge(self, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]) -> Settle:
+        """Send `command`; if the script reports conflicts, `on_conflict()` is sent instead."""
         if self._pending is not None:
             self.round_trip([])  # one merge in flight at a time
-        self._pending, self._on_conflict = commands, on_conflict
+        self._pending, self._on_conflict = command, on_conflict
         self._sent += 1
         number = self._sent
         self._send([])
@@ -519,12 +493,10 @@ class _MergeChannel:
         connection = self._send(commands)
         failure: redis.ResponseError | None = None
         try:
-            if self._in_flight and self._pending is not None:
+            if self._in_flight:
                 self._in_flight = False
-                due = sum(c.replies if isinstance(c, _Encoded) else 1 for c in self._pending)
-                *acks, reply = [_reply(connection) for _ in range(due)]
-                failure = next((r for r in (*acks, reply) if isinstance(r, redis.ResponseError)), None)
-                if failure is None:
+                try:
+                    reply = connection.read_response()
                     self._calm = 0 if isinstance(reply, list) or reply > 0 else min(self._calm + 1, CALM_MERGES)
                     if isinstance(reply, list) and self._on_conflict is not None:
                         # Nothing was applied: send it again, with operations for every row.
@@ -532,6 +504,8 @@ class _MergeChannel:
                         self._pending, self._on_conflict = self._on_conflict(), None
                     else:
                         self._pending, self._acknowledged = None, self._sent
+                except redis.ResponseError as exc:
+                    failure = exc
             replies = [connection.read_response() for _ in commands]
         except (redis.ConnectionError, redis.TimeoutError):
             self._drop()
@@ -551,7 +525,7 @@ class _MergeChannel:
             self._connection = self.client.connection_pool.get_connection()
         connection = self._connection
         resend = self._pending is not None and not self._in_flight
-        batch: list[Command] = [*self._pending, *commands] if self._pending is not None and resend else [*commands]
+        batch = [self._pending, *commands] if self._pending is not None and resend else commands
         if batch:
             try:
                 connection.send_packed_command([_resp(batch)])
@@ -572,15 +546,6 @@ class _MergeChannel:
         if self._connection is not None and not self._in_flight:
             self.client.connection_pool.release(self._connection)
             self._connection = None
-
-
-def _reply(connection: Any) -> Any:
-    """The next reply on the connection; an error reply is returned, not raised, so that
-    the replies after it are still read."""
-    try:
-        return connection.read_response()
-    except redis.ResponseError as exc:
-        return exc
 
 
 def _with_version(rows: FloatMatrix, version: bytes) -> list[bytes]:
@@ -607,47 +572,12 @@ class _BulkHeaders(dict[int, bytes]):
 _BULK_HEADERS = _BulkHeaders()
 
 
-@dataclass(frozen=True)
-class _Encoded:
-    """Commands already in Redis's wire format, sent as they are; they get `replies` replies."""
-
-    data: bytes
-    replies: int
-
-
-Command = tuple[Any, ...] | _Encoded
-
-_SET = b"*5\r\n$3\r\nSET\r\n"
-_STAGED_TTL = b"\r\n$2\r\nPX\r\n$%d\r\n%d\r\n" % (len(str(STAGED_TTL_MS)), STAGED_TTL_MS)
-_REPLIES_OFF = b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n"
-_REPLIES_ON = b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"
-
-
-def _staging(keys: list[bytes], rows: list[bytes]) -> _Encoded:
-    """SET key row PX STAGED_TTL_MS for each row, without their replies.
-
-    Their "+OK"s are turned off (CLIENT REPLY OFF ... ON, one reply for all): reading
-    1,244 of them cost the worker 4 ms a batch of 500. A SET that failed shows as a
-    staged row missing, which the script refuses before it writes anything. Encoded
-    here rather than by `_resp`: their 6,000 arguments took it 3 ms.
-    """
-    headers = _BULK_HEADERS
-    parts = [_REPLIES_OFF]
-    for key, row in zip(keys, rows, strict=True):
-        parts += (_SET, headers[len(key)], key, b"\r\n", headers[len(row)], row, _STAGED_TTL)
-    parts.append(_REPLIES_ON)
-    return _Encoded(b"".join(parts), replies=1)
-
-
-def _resp(commands: list[Command]) -> bytes:
+def _resp(commands: list[tuple[Any, ...]]) -> bytes:
     """Commands in Redis's wire format. Hand-written because redis-py's packer (hiredis
     included) took 10 ms for a 3 MB merge, a sixth of the worker's time; this takes 1.6."""
     parts: list[bytes] = []
     headers = _BULK_HEADERS
     for command in commands:
-        if isinstance(command, _Encoded):
-            parts.append(command.data)
-            continue
         parts.append(b"*%d\r\n" % len(command))
         for arg in command:
             data = arg if isinstance(arg, bytes) else str(arg).encode()
