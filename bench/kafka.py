@@ -15,7 +15,8 @@ Workers are `fraudstream serve --no-api --source kafka` processes, as deployed.
 5. a py-spy profile of one worker under load, in a run of its own (py-spy takes CPU);
 6. CPU per event of every process (the workers, Redis, PostgreSQL, the broker), from
    /proc between 10 % and 90 % decided: with two cores for everything, the sum says
-   what the machine itself allows;
+   what the machine itself allows; a worker's is also split between librdkafka's
+   threads and Python's (which one limits it);
 7. with --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree` of an
    older commit): one worker of that code and one of this, alternately, --pairs times,
    each pair measuring throughput and latency (with --latency-pairs-only, only this,
