@@ -117,7 +117,12 @@ def _child(batches: int, batch_size: int) -> None:
         for values in chunks[:WARM_UP_BATCHES]:
             batch(values)
         gc.collect()
-        gc.freeze()  # as `serve` does once it has started
+        gc.freeze()  # as `serve` does once it has started, with its collector settings (if it has any)
+        from fraudstream import runtime
+
+        thresholds = getattr(runtime, "COLLECTOR_THRESHOLDS", None)
+        if thresholds is not None:
+            gc.set_threshold(*thresholds)
         toggle = ["callgrind_control", "--instr={}", str(os.getpid())]
         subprocess.run([a.format("on") for a in toggle], check=True, capture_output=True)
         for values in chunks[WARM_UP_BATCHES : WARM_UP_BATCHES + batches]:
