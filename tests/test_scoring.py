@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
@@ -30,7 +32,13 @@ def test_decisions_are_what_their_own_json_validates_to(trained_model: Model, wo
         assert type(decision.score) is float and isinstance(decision.outcome, Outcome)
         assert decision.model_version == trained_model.version
     assert len({id(d.rules) for d in decisions}) == len(decisions), "decisions share a mutable list"
+    assert len({id(d.model_fields_set) for d in decisions}) == len(decisions), "decisions share their fields set"
     assert len({d.decided_at for d in decisions}) == 1
+    first = decisions[0]
+    with pytest.raises(ValidationError, match="frozen"):
+        first.score = 0.5  # type: ignore[misc]
+    changed = first.model_copy(update={"rules": ["blocklist:card"]})
+    assert changed.rules == ["blocklist:card"] and first.rules == [] and changed != first
 
 
 def test_flagged_decisions_get_exact_treeshap_reasons_and_approvals_fast_ones(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ __all__ = ["PendingBatch", "ScoredBatch", "Scorer"]
 
 FloatArray = npt.NDArray[np.float64]
 _EVERY_DECISION_FIELD = frozenset(Decision.model_fields)
+_set = object.__setattr__  # Decision is frozen
 
 
 @dataclass
@@ -39,30 +41,17 @@ class ScoredBatch:
     decided_at: datetime
 
     def decisions(self, model_version: str) -> list[Decision]:
-        # What the batch's decisions share is set once; each is a copy with its own
-        # values (3.2 µs each, against 4.9 for `model_construct`, which loops over
-        # every field's aliases and defaults). Validated by nobody: the values are ours.
-        shared = Decision.model_construct(
-            set(_EVERY_DECISION_FIELD),
-            transaction_id="",
-            customer_id="",
-            score=0.0,
-            outcome=Outcome.APPROVE,
-            reasons=[],
-            rules=[],
-            model_version=model_version,
-            decided_at=self.decided_at,
-            timings=self.timings,
-        )
+        shared = {"model_version": model_version, "decided_at": self.decided_at, "timings": self.timings}
         return [
-            shared.model_copy(
-                update={
+            _decision(
+                {
                     "transaction_id": tx.transaction_id,
                     "customer_id": tx.customer_id,
                     "score": score,
                     "outcome": outcome,
                     "reasons": reasons,
                     "rules": [],  # a list of its own, not one shared by every decision
+                    **shared,
                 }
             )
             # Plain floats and the Outcome members themselves: per-element numpy access costs more.
@@ -70,6 +59,20 @@ class ScoredBatch:
                 self.transactions, self.scores.tolist(), self.outcomes.tolist(), self.reasons, strict=True
             )
         ]
+
+
+def _decision(values: dict[str, Any]) -> Decision:
+    """A decision from values that are ours, so valid: what `model_construct` does, without
+    its pass over every field's aliases and defaults. 2.1 µs a decision, against 5.2 for
+    `model_copy` of a shared one and more for `model_construct`. The attributes are
+    pydantic's documented instance attributes; a test compares the result with a
+    decision pydantic validated."""
+    decision = Decision.__new__(Decision)
+    _set(decision, "__dict__", values)
+    _set(decision, "__pydantic_fields_set__", set(_EVERY_DECISION_FIELD))
+    _set(decision, "__pydantic_extra__", None)  # extra="forbid"
+    _set(decision, "__pydantic_private__", None)  # no private attributes
+    return decision
 
 
 @dataclass
