@@ -186,8 +186,7 @@ class StreamWorker:
                     letters += ahead.letters
                     self._transactions(ahead.valid, current, behind, ahead.prepared)
                 else:
-                    valid = [(tx, m) for m in run_messages if (tx := self._parse(m, Transaction, letters)) is not None]
-                    self._transactions(valid, current, behind)
+                    self._transactions(self._valid_transactions(run_messages, letters), current, behind)
             elif topic == LABELS:
                 self._labels(run_messages, letters)
             else:
@@ -243,13 +242,18 @@ class StreamWorker:
         self._ahead = ahead = _Ahead(messages)
         if any(m.topic != TRANSACTIONS for m in messages):
             return
-        ahead.valid = [(tx, m) for m in messages if (tx := self._parse(m, Transaction, ahead.letters)) is not None]
+        ahead.valid = self._valid_transactions(messages, ahead.letters)
         if not ahead.valid:
             return
         try:
             ahead.prepared = self.service.prepare_next([tx for tx, _ in ahead.valid])
         except Exception:  # scored in its own step instead, with its retries
             log.debug("scoring ahead failed", exc_info=True)
+
+    def _valid_transactions(
+        self, messages: list[Message], letters: list[DeadLetter]
+    ) -> list[tuple[Transaction, Message]]:
+        return [(tx, m) for m in messages if (tx := self._parse(m, Transaction, letters)) is not None]
 
     def _parse(self, message: Message, model: type[W], letters: list[DeadLetter]) -> W | None:
         """The message as `model`, or None with its dead letter: too large, not JSON, invalid."""
