@@ -91,3 +91,15 @@ def test_json(connection: Any) -> None:
 def test_an_unknown_column_type_says_so() -> None:
     with pytest.raises(TypeError, match="BYTEA"):
         pgarrays.encoder_for("BYTEA")
+
+
+@pytest.mark.parametrize(
+    ("sql_type", "value"),
+    [("VARCHAR(80)", "model-1"), ("FLOAT", -0.0), ("TIMESTAMP WITH TIME ZONE", T0), ("JSON", b"[]"), ("TEXT", None)],
+)
+def test_one_value_repeated(connection: Any, sql_type: str, value: Any) -> None:
+    encode = pgarrays.encoder_for(sql_type)
+    repeated = pgarrays.repeated(encode, value, 3)
+    assert repeated == encode([value] * 3)
+    back = [row[0] for row in connection.execute(f"SELECT unnest(%b::{sql_type}[])", (repeated,)).fetchall()]
+    assert back == read_back(connection, sql_type, [value]) * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -141,3 +142,18 @@ def test_batched_writes(store: Store) -> None:
     assert len(store.save_decisions(pairs)) == 2_000
     assert store.counts()["approve"] == 2_000
     assert store.ping()
+
+
+def test_a_batch_sharing_its_time_and_timings_keeps_each_rows_values(store: Store) -> None:
+    # A scored batch shares one decision time, model version and timings: PostgreSQL's
+    # path encodes such a column once. Equal but distinct values (0.0 and -0.0) are not shared.
+    decided_at, timings = T0 + timedelta(hours=1), Timings(features_ms=0.5, model_ms=0.25, total_ms=1.0)
+    txs = [tx(i, latitude=lat, longitude=-lat) for i, lat in enumerate([0.0, -0.0, 0.0])]
+    pairs = [(t, decision(t).model_copy(update={"decided_at": decided_at, "timings": timings})) for t in txs]
+    assert store.save_decisions(pairs) == {"t0", "t1", "t2"}
+    stored = store.decisions_for(["t0", "t1", "t2"])
+    assert [stored[t.transaction_id] for t in txs] == [d for _, d in pairs]
+    if store.engine.dialect.name == "postgresql":  # SQLite's REAL has no -0.0
+        back = store.transactions_for(["t0", "t1", "t2"])
+        latitudes = [back[t.transaction_id].latitude for t in txs]
+        assert [math.copysign(1.0, lat) for lat in latitudes if lat is not None] == [1.0, -1.0, 1.0]
