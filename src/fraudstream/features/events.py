@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from functools import cached_property
-from typing import Any
+from operator import attrgetter, itemgetter
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +42,7 @@ def _object(values: Sequence[object] | pd.Series) -> ObjectArray:
     return array
 
 
-def _ids(values: list[str | None]) -> ObjectArray:
+def _ids(values: Sequence[str | None]) -> ObjectArray:
     """Object array from wire values, which are str or None already."""
     array: ObjectArray = np.empty(len(values), dtype=object)
     array[:] = values
@@ -49,6 +51,14 @@ def _ids(values: list[str | None]) -> ObjectArray:
 
 def _ms(values: pd.Series) -> IntArray:
     return np.asarray(pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64"), dtype=np.int64)
+
+
+_FIELDS: Final = (
+    "timestamp", "transaction_id", "amount", "latitude", "longitude", "customer_id", "merchant_id",
+    "terminal_id", "device_id", "channel", "merchant_category", "extra",
+)  # fmt: skip
+_PICK: Final = itemgetter(*_FIELDS)
+_NO_FIELDS: Final[dict[str, tuple[Any, ...]]] = dict.fromkeys(_FIELDS, ())
 
 
 @dataclass
@@ -141,25 +151,30 @@ class Events:
     @classmethod
     def from_transactions(cls, transactions: Sequence[Transaction], extras: Sequence[str] = ()) -> Events:
         n = len(transactions)
-        ts = np.fromiter((int(t.timestamp.timestamp() * 1000) for t in transactions), dtype=np.int64, count=n)
-        nan = float("nan")
+        # Every field at once, transposed in C from each model's __dict__: an attribute
+        # lookup per value and field cost twice as much.
+        columns = _NO_FIELDS
+        if n:
+            columns = dict(zip(_FIELDS, zip(*map(_PICK, map(vars, transactions)), strict=True), strict=True))
+        ts = (np.fromiter(map(datetime.timestamp, columns["timestamp"]), np.float64, n) * 1000).astype(np.int64)
         return cls(
             ts_ms=ts,
             is_label=np.zeros(n, dtype=bool),
-            event_id=_ids([t.transaction_id for t in transactions]),
-            amount=np.fromiter((t.amount for t in transactions), dtype=np.float64, count=n),
-            latitude=np.fromiter((nan if t.latitude is None else t.latitude for t in transactions), np.float64, n),
-            longitude=np.fromiter((nan if t.longitude is None else t.longitude for t in transactions), np.float64, n),
-            customer=_ids([t.customer_id for t in transactions]),
-            merchant=_ids([t.merchant_id for t in transactions]),
-            terminal=_ids([t.terminal_id for t in transactions]),
-            device=_ids([t.device_id for t in transactions]),
+            event_id=_ids(columns["transaction_id"]),
+            amount=np.array(columns["amount"], dtype=np.float64),
+            latitude=np.array(columns["latitude"], dtype=np.float64),  # None is NaN
+            longitude=np.array(columns["longitude"], dtype=np.float64),
+            customer=_ids(columns["customer_id"]),
+            merchant=_ids(columns["merchant_id"]),
+            terminal=_ids(columns["terminal_id"]),
+            device=_ids(columns["device_id"]),
             label_fraud=np.zeros(n, dtype=bool),
             labelled_ts_ms=ts,
-            channel=_ids([t.channel.value for t in transactions]),
-            category=_ids([t.merchant_category for t in transactions]),
+            channel=_ids(list(map(attrgetter("value"), columns["channel"]))),
+            category=_ids(columns["merchant_category"]),
             extras={
-                name: np.fromiter((t.extra.get(name, nan) for t in transactions), np.float64, n) for name in extras
+                name: np.fromiter((extra.get(name, np.nan) for extra in columns["extra"]), np.float64, n)
+                for name in extras
             },
         )
 
