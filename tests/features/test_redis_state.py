@@ -13,6 +13,7 @@ from redis import Redis
 
 from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
 from fraudstream.features.state.redis import CALM_MERGES, RedisState
+from tests.services import REDIS_URL
 
 BASE = pd.Timestamp("2026-02-01", tz="UTC")
 FEATURES = FeatureSet.for_inputs(["customer", "merchant", "terminal", "device", "location", "channel", "category"])
@@ -203,3 +204,20 @@ def test_a_row_merged_under_a_batch_worked_out_ahead_is_merged_again_not_replace
     merged, expected = redis_state.row("merchant", "shared-merchant"), memory.row("merchant", "shared-merchant")
     assert merged is not None and expected is not None
     np.testing.assert_allclose(merged, expected, rtol=1e-12, equal_nan=True)
+
+
+def test_a_connection_the_server_closed_between_batches_is_opened_again(redis_client: Redis) -> None:
+    # The state keeps one connection of its own across batches; Redis may close it while
+    # idle (its `timeout` setting, a proxy), and the next batch goes through regardless.
+    client = Redis.from_url(REDIS_URL, client_name="fs-closed-idle")
+    state = RedisState(client, prefix=f"test:{uuid.uuid4().hex[:12]}")
+    try:
+        engine = FeatureEngine(FEATURES, state)
+        engine.process(batch("i", "ivan", 3))
+        ours = [c["id"] for c in redis_client.client_list() if c["name"] == "fs-closed-idle"]
+        assert ours and all(redis_client.client_kill_filter(_id=i) == 1 for i in ours)
+        engine.process(batch("j", "ivan", 2, start=3))
+        assert probe(state, "ivan", "customer_count_1h") == [5]
+    finally:
+        state.clear()
+        client.close()

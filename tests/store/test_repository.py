@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -157,3 +159,29 @@ def test_a_batch_sharing_its_time_and_timings_keeps_each_rows_values(store: Stor
         back = store.transactions_for(["t0", "t1", "t2"])
         latitudes = [back[t.transaction_id].latitude for t in txs]
         assert [math.copysign(1.0, lat) for lat in latitudes if lat is not None] == [1.0, -1.0, 1.0]
+
+
+def test_a_batch_after_the_database_dropped_the_connection_goes_through_a_new_one() -> None:
+    # PostgreSQL's batches share one connection, held in pipeline mode between them.
+    with postgres_schema() as url:
+        store = Store(f"{url}&application_name=fs_dropped")
+        admin = sa.create_engine(url)
+        try:
+            first = [(tx(i), decision(tx(i))) for i in range(3)]
+            assert store.save_decisions(first) == {"t0", "t1", "t2"}
+            with admin.begin() as c:
+                killed = c.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = 'fs_dropped' AND query LIKE 'WITH stored AS%'"
+                    )
+                ).scalars()
+                assert list(killed) == [True]
+            second = [(tx(i), decision(tx(i))) for i in range(3, 6)]
+            with pytest.raises(psycopg.OperationalError):
+                store.save_decisions(second)
+            assert store.save_decisions(second) == {"t3", "t4", "t5"}  # as a worker's retry does
+            assert set(store.decisions_for([f"t{i}" for i in range(6)])) == {f"t{i}" for i in range(6)}
+        finally:
+            store.close()
+            admin.dispose()

@@ -220,6 +220,9 @@ class _PostgresDecisions:
     trip, no BEGIN or COMMIT. It goes out in psycopg's pipeline mode on a connection of
     its own, so the caller works on while the server inserts; `Stored` collects the
     result, or the error. One batch at a time: the decision service's lock sees to it.
+
+    The connection stays in pipeline mode, with one cursor: leaving the mode after each
+    batch sent a Sync of its own and waited for its reply.
     """
 
     def __init__(self, engine: Engine, transactions: _UnnestInsert, decisions: _UnnestInsert) -> None:
@@ -227,55 +230,53 @@ class _PostgresDecisions:
         self.transactions = transactions
         self.decisions = decisions
         self.sql = f"WITH stored AS ({transactions.sql}) {decisions.sql} RETURNING transaction_id"
-        self._raw: Any = None  # SQLAlchemy's handle of the connection, detached from the pool
-        self._psycopg: Any = None  # the connection itself
+        self._open: tuple[ExitStack, Any, Any] | None = None  # the connection's closer, its pipeline, cursor
 
-    def _connection(self) -> Any:
-        if self._raw is None or self._psycopg.closed:
-            self._raw = self.engine.raw_connection()
-            self._psycopg = self._raw.driver_connection
-            self._raw.detach()  # never back to the pool: it stays in autocommit
-            self._psycopg.autocommit = True
-        return self._psycopg
+    def _pipeline(self) -> tuple[Any, Any]:
+        if self._open is None:
+            stack = ExitStack()
+            try:
+                raw = self.engine.raw_connection()
+                connection: Any = raw.driver_connection  # psycopg's
+                raw.detach()  # never back to the pool: it stays in autocommit and pipeline mode
+                stack.callback(raw.close)
+                connection.autocommit = True
+                pipeline = stack.enter_context(connection.pipeline())
+                cursor = stack.enter_context(connection.cursor())
+            except Exception:
+                stack.close()
+                raise
+            self._open = (stack, pipeline, cursor)
+        _, pipeline, cursor = self._open
+        return pipeline, cursor
 
     def send(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> Stored:
         params = (
             *self.transactions.arrays([tx for tx, _ in pairs], {"received_at": received_at}),
             *self.decisions.arrays([d for _, d in pairs]),
         )
-        stack = ExitStack()
         try:
-            connection = self._connection()
-            pipeline = stack.enter_context(connection.pipeline())
-            cursor = stack.enter_context(connection.cursor())
+            pipeline, cursor = self._pipeline()
             cursor.execute(self.sql, params)  # on the wire; its result comes with the sync
         except Exception:
-            self._drop(stack)
+            self.close()
             raise
 
         def stored() -> set[str]:
             try:
                 pipeline.sync()
-                ids = {row[0] for row in cursor.fetchall()}
-                stack.close()
+                return {row[0] for row in cursor.fetchall()}
             except Exception:
-                self._drop(stack)
+                self.close()  # the connection's state is unknown: the next send opens another
                 raise
-            return ids
 
         return stored
 
-    def _drop(self, stack: ExitStack) -> None:
-        """After an error the connection's state is unknown: close it, the next send opens another."""
-        with suppress(Exception):
-            stack.close()
-        self.close()
-
     def close(self) -> None:
-        if self._raw is not None:
+        opened, self._open = self._open, None
+        if opened is not None:
             with suppress(Exception):
-                self._raw.close()
-            self._raw = None
+                opened[0].close()
 
 
 #: Decision columns that are not fields of a `Decision`: the field each comes from, and how.
