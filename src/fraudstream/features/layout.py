@@ -131,7 +131,10 @@ _EMPTY = {
 
 def empty_rows(kind: str, n: int) -> npt.NDArray[np.float64]:
     """`n` fresh rows for entities of `kind` (customer, shop or device)."""
-    return np.tile(_EMPTY[kind], (n, 1))
+    template = _EMPTY[kind]
+    rows = np.empty((n, len(template)))
+    rows[:] = template  # a third of np.tile's time for a batch's few rows
+    return rows
 
 
 # -- the same layouts, described for backends that merge rows (Redis) --------------
