@@ -172,7 +172,7 @@ def test_a_batch_after_the_database_dropped_the_connection_goes_through_a_new_on
             with admin.begin() as c:
                 killed = c.execute(
                     sa.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"  # returns once it is gone
                         " WHERE application_name = 'fs_dropped' AND query LIKE 'WITH stored AS%'"
                     )
                 ).scalars()
