@@ -462,7 +462,6 @@ class _MergeChannel:
     """
 
     def __init__(self, client: redis.Redis, load_script: Callable[[], Any]) -> None:
-        self.client = client
         self.load_script = load_script
         pool = client.connection_pool
         # redis-py's Connection, whose methods are untyped; it connects again when used after a drop
