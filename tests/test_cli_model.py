@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from fraudstream.cli import app
+from fraudstream.features import FeatureEngine
 from fraudstream.io import write_frame
+from fraudstream.io.dataset import load_dataset
 from fraudstream.model.artifact import Model
 
 runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
@@ -22,9 +25,15 @@ REQUIRED = {
     "f1",
     "threshold",
     "precision_at_k_per_day",
+    "precision_at_k_transactions_per_day",
     "n_train",
     "n_test",
+    "n_frauds_test",
     "fraud_rate_test",
+    "best_iteration",
+    "trees",
+    "label_delay_days",
+    "warnings",
 }
 
 
@@ -50,6 +59,10 @@ def test_evaluate_json_prints_one_object(world_files: Path) -> None:
     assert set(metrics) >= REQUIRED
     assert metrics["roc_auc"] > 0.9 and metrics["ranked_by"] == "customer"
     assert "recall_by_scenario" in metrics
+    assert "compromised_terminal" not in metrics["recall_by_scenario"] or (
+        "after_terminal_report" in metrics["recall_by_scenario"]["compromised_terminal"]
+    )
+    assert "label delay" in result.stderr and "fraud labels were reported by then" in result.stderr
 
 
 def test_evaluate_writes_a_report(world_files: Path, tmp_path: Path) -> None:
@@ -83,11 +96,39 @@ def test_train_writes_a_loadable_model(world_files: Path, tmp_path: Path) -> Non
         "--labels",
         str(world_files / "world.labels.parquet"),
     ]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(app, [*args, "--out", str(out), "--scale-pos-weight", "3", "--label-delay-days", "5"])
     assert result.exit_code == 0, result.output
     model = Model.load(out)
-    assert model.version in result.stdout
+    assert model.version in result.stdout and f"{model.info['trees']} trees" in result.stdout
     assert model.info["training"]["source"].endswith("world.parquet")
+    assert model.info["params"]["scale_pos_weight"] == 3.0
+    assert model.features.label_delay_days == 5.0 and model.features.norms is not None
+    assert "label delay 5.00 days (given)" in result.stderr
+
+
+def test_score_writes_one_row_per_transaction(world_files: Path, trained_model: Model, tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    trained_model.save(model_dir)
+    data = ["--data", str(world_files / "world.parquet"), "--labels", str(world_files / "world.labels.parquet")]
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "--model", str(model_dir), *data, "--out", str(out), "--chunk", "5000"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    history = pd.read_parquet(world_files / "world.parquet")
+    assert len(scores) == len(history) and set(scores["transaction_id"]) == set(history["transaction_id"])
+    assert list(scores.columns[:6]) == ["transaction_id", "timestamp", "customer_id", "amount", "score", "outcome"]
+    assert {"reason_1", "reason_2", "reason_3"} <= set(scores.columns)
+    flagged = scores[scores["outcome"] != "approve"]
+    assert len(flagged) and flagged["reason_1"].notna().all()
+    # The scores are evaluate's: the same features, point in time, however the history is chunked.
+    dataset = load_dataset(world_files / "world.parquet", labels_path=world_files / "world.labels.parquet")
+    expected = trained_model.predict(
+        FeatureEngine(trained_model.features).history(dataset.transactions, dataset.labels)
+    )
+    by_id = pd.Series(expected, index=dataset.transactions["transaction_id"])
+    np.testing.assert_allclose(scores["score"], by_id.loc[scores["transaction_id"]].to_numpy(), rtol=1e-6)
+    wrong = runner.invoke(app, ["score", "--model", str(model_dir), *data, "--out", str(tmp_path / "s.txt")])
+    assert wrong.exit_code == 2
 
 
 def test_evaluate_ulb_preset_on_a_ulb_shaped_file(tmp_path: Path) -> None:

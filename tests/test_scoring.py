@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from fraudstream.features import MemoryState
+from fraudstream.features import Events, MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Outcome, Transaction
@@ -50,7 +50,8 @@ def test_flagged_decisions_get_exact_treeshap_reasons_and_approvals_fast_ones(
     assert 0 < flagged.sum() < len(X), "the batch needs both flagged and approved transactions"
     contributions = trained_model.contributions(X, exact=False)
     contributions[flagged] = trained_model.contributions(X[flagged], exact=True)
-    assert scored.reasons == top_reasons(trained_model.features, X, contributions, flagged)
-    exact_everywhere = top_reasons(trained_model.features, X, trained_model.contributions(X), flagged)
+    present = Events.from_transactions(transactions).present()
+    assert scored.reasons == top_reasons(trained_model.features, X, contributions, flagged, present)
+    exact_everywhere = top_reasons(trained_model.features, X, trained_model.contributions(X), flagged, present)
     assert scored.reasons != exact_everywhere  # the approvals' reasons are the fast ones
     assert np.array_equal(scored.scores, trained_model.predict(X))

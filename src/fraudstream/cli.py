@@ -399,8 +399,13 @@ StartOpt = Annotated[
     typer.Option("--start", formats=["%Y-%m-%d"], help="Origin of offset-s timestamps (UTC)."),
 ]
 DelayOpt = Annotated[
-    float,
-    typer.Option("--label-delay-days", min=0.0, help="When labels carry no reported_at: days after the payment."),
+    float | None,
+    typer.Option(
+        "--label-delay-days",
+        min=0.0,
+        help="Days after a payment its fraud label is known: where labels carry no reported_at (default 7), "
+        "and for the label-maturity features [default: estimated from reported_at].",
+    ),
 ]
 OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise (stop at the first bad row) or skip.")]
 
@@ -425,7 +430,7 @@ def _load(
     extra: list[str] | None,
     time_unit: str,
     start: datetime | None,
-    delay: float,
+    delay: float | None,
     on_error: str,
 ) -> Dataset:
     if time_unit not in ("auto", "iso", "epoch-s", "epoch-ms", "offset-s"):
@@ -446,6 +451,8 @@ def _load(
         )
     if dataset.skipped_rows:
         err.print(f"skipped {dataset.skipped_rows:,} bad rows")
+    if dataset.labels is not None:
+        err.print(dataset.label_delay.describe())
     return dataset
 
 
@@ -468,7 +475,13 @@ DeclineCostOpt = Annotated[
     float,
     typer.Option("--decline-cost", min=0.0, help="Cost of declining a good payment, as a share of its amount."),
 ]
-TuneOpt = Annotated[int, typer.Option("--tune", min=0, help="Optuna trials (0: default parameters).")]
+TuneOpt = Annotated[
+    int, typer.Option("--tune", min=0, help="Optuna trials maximising validation AP (0: default parameters).")
+]
+WeightOpt = Annotated[
+    float,
+    typer.Option("--scale-pos-weight", min=0.01, help="Weight of a fraud against a legitimate payment in training."),
+]
 ResampleOpt = Annotated[str, typer.Option("--resample", help="none (class weights) or smote.")]
 ValidationOpt = Annotated[
     float,
@@ -487,13 +500,14 @@ def train(
     extra: ExtraOpt = None,
     time_unit: TimeUnitOpt = "auto",
     start: StartOpt = None,
-    label_delay_days: DelayOpt = 7.0,
+    label_delay_days: DelayOpt = None,
     on_error: OnErrorOpt = "raise",
     threshold_method: MethodOpt = "fbeta",
     beta: BetaOpt = 2.0,
     review_cost: ReviewCostOpt = 5.0,
     decline_cost: DeclineCostOpt = 0.2,
     tune: TuneOpt = 0,
+    scale_pos_weight: WeightOpt = 1.0,
     resample: ResampleOpt = "none",
     validation_fraction: ValidationOpt = 0.2,
     seed: SeedOpt = 0,
@@ -507,6 +521,7 @@ def train(
         review_cost=review_cost,
         decline_cost=decline_cost,
         tune=tune,
+        scale_pos_weight=scale_pos_weight,
         resample=resample,
         validation_fraction=validation_fraction,
         seed=seed,
@@ -519,9 +534,15 @@ def train(
     validation = model.info["metrics"]["validation"]
     console.print(
         f"wrote model [bold]{model.version}[/] to [bold]{out}[/]: {len(model.features.names)} features, "
-        f"{model.info['best_iteration']} trees; validation AP {validation['average_precision']:.3f}, "
+        f"{model.info['trees']} trees; validation AP {validation['average_precision']:.3f}, "
         f"review ≥ {model.thresholds.review:.3f}, decline ≥ {model.thresholds.decline:.3f}"
     )
+    _print_warnings(model.info["warnings"])
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
 
 
 def _json_safe(value: Any) -> Any:
@@ -554,12 +575,19 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
             f"{metrics['precision_at_k_per_day']:.3f}",
         ),
         ("train / test transactions", f"{metrics['n_train']:,} / {metrics['n_test']:,}"),
-        ("fraud rate in test", f"{metrics['fraud_rate_test']:.3%}"),
+        ("frauds in test", f"{metrics['n_frauds_test']:,} ({metrics['fraud_rate_test']:.3%})"),
+        ("trees (best validation AP)", f"{metrics['trees']:,}"),
+        ("label delay", f"{metrics['label_delay_days']:.2f} days"),
     ]
     for name, value in rows:
         table.add_row(name, value)
     for name, row in metrics.get("recall_by_scenario", {}).items():
         table.add_row(f"  recall: {name} ({row['frauds']})", f"{row['recall']:.3f}")
+        after = row.get("after_terminal_report")
+        if after and after["frauds"]:
+            table.add_row(
+                f"    after one like it was reported at its terminal ({after['frauds']})", f"{after['recall']:.3f}"
+            )
     return table
 
 
@@ -572,7 +600,7 @@ def evaluate(
     extra: ExtraOpt = None,
     time_unit: TimeUnitOpt = "auto",
     start: StartOpt = None,
-    label_delay_days: DelayOpt = 7.0,
+    label_delay_days: DelayOpt = None,
     on_error: OnErrorOpt = "raise",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")] = False,
     split: Annotated[str, typer.Option("--split", help="time (default) or random (leaks the future).")] = "time",
@@ -595,6 +623,7 @@ def evaluate(
     review_cost: ReviewCostOpt = 5.0,
     decline_cost: DeclineCostOpt = 0.2,
     tune: TuneOpt = 0,
+    scale_pos_weight: WeightOpt = 1.0,
     resample: ResampleOpt = "none",
     validation_fraction: ValidationOpt = 0.2,
     seed: SeedOpt = 0,
@@ -611,6 +640,7 @@ def evaluate(
         review_cost=review_cost,
         decline_cost=decline_cost,
         tune=tune,
+        scale_pos_weight=scale_pos_weight,
         resample=resample,
         validation_fraction=validation_fraction,
         seed=seed,
@@ -636,6 +666,40 @@ def evaluate(
     path = write_report(result, report)
     console.print(metrics_table(result.metrics))
     console.print(f"report: [bold]{path}[/]")
+    _print_warnings(result.metrics["warnings"])
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (from `train`).")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Scores file (.parquet, .csv or .csv.gz).")],
+    labels: LabelsOpt = None,
+    map_: MapOpt = None,
+    preset: PresetOpt = None,
+    extra: ExtraOpt = None,
+    time_unit: TimeUnitOpt = "auto",
+    start: StartOpt = None,
+    label_delay_days: DelayOpt = None,
+    on_error: OnErrorOpt = "raise",
+    reasons: Annotated[int, typer.Option("--reasons", min=0, max=10, help="Reasons per transaction.")] = 3,
+    chunk: Annotated[int, typer.Option("--chunk", min=1_000, help="Events per chunk (bounds memory).")] = 100_000,
+) -> None:
+    """Score a history with a model: one row per transaction (score, outcome, reasons), point in time."""
+    from fraudstream.model.artifact import Model
+    from fraudstream.model.batch import scored_history
+
+    _check_output(out)
+    with _user_errors():
+        trained = Model.load(model)
+        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        events = len(dataset.transactions) + (0 if dataset.labels is None else len(dataset.labels))
+        with FrameWriter(out) as writer, _progress() as progress:
+            task = progress.add_task("scoring", total=events, rows=0)
+            for frame in scored_history(trained, dataset, reasons, chunk):
+                writer.write(frame)
+                progress.update(task, advance=chunk, rows=writer.rows)
+    console.print(f"wrote {writer.rows:,} scored transactions to [bold]{out}[/] (model {trained.version})")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ a single transaction is a batch of one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
-__all__ = ["PendingBatch", "ScoredBatch", "Scorer"]
+__all__ = ["PendingBatch", "ScoredBatch", "Scorer", "judge"]
 
 FloatArray = npt.NDArray[np.float64]
 _EVERY_DECISION_FIELD = frozenset(Decision.model_fields)
@@ -75,6 +75,23 @@ def _decision(values: dict[str, Any]) -> Decision:
     return decision
 
 
+def judge(
+    model: Model, X: FloatArray, present: Mapping[str, npt.NDArray[np.bool_]], n_reasons: int
+) -> tuple[FloatArray, npt.NDArray[np.object_], list[list[Reason]]]:
+    """Scores, outcomes and reasons of feature rows (`present`: which inputs each payment has).
+
+    Flagged rows (review, decline) get exact TreeSHAP contributions; approvals the fast
+    approximate ones (Saabas, as XGBoost computes them), which cost a hundredth as much
+    and rank features alike.
+    """
+    scores, contributions = model.scores_and_fast_contributions(X)
+    outcomes = model.outcomes(scores)
+    flagged = outcomes != Outcome.APPROVE
+    if flagged.any():
+        contributions[flagged] = model.contributions(X[flagged], exact=True)
+    return scores, outcomes, top_reasons(model.features, X, contributions, flagged, present, n_reasons)
+
+
 @dataclass
 class PendingBatch:
     """A scored batch whose feature-state folds are not committed yet."""
@@ -84,13 +101,8 @@ class PendingBatch:
 
 
 class Scorer:
-    """Scores batches with one model over one feature state.
-
-    Reasons: every decision gets its top `n_reasons` features. Flagged transactions
-    (review, decline) get exact TreeSHAP contributions; approvals get the fast
-    approximate ones (Saabas, as XGBoost computes them), which cost a hundredth as much
-    and rank features alike.
-    """
+    """Scores batches with one model over one feature state; every decision gets its
+    top `n_reasons` reasons (see `judge`)."""
 
     def __init__(self, model: Model, state: FeatureState | None = None, n_reasons: int = 3) -> None:
         self.model = model
@@ -116,12 +128,7 @@ class Scorer:
         raw, workspace = self.engine.prepare(events, None if ahead is None else ahead.workspace)
         X = self.engine.compute(raw, events)
         featured = time.perf_counter()
-        scores, contributions = self.model.scores_and_fast_contributions(X)
-        outcomes = self.model.outcomes(scores)
-        flagged = outcomes != Outcome.APPROVE
-        if flagged.any():
-            contributions[flagged] = self.model.contributions(X[flagged], exact=True)
-        reasons = top_reasons(self.model.features, X, contributions, flagged, self.n_reasons)
+        scores, outcomes, reasons = judge(self.model, X, events.present(), self.n_reasons)
         done = time.perf_counter()
         timings = Timings(
             features_ms=round((featured - started) * 1000, 3),

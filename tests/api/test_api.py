@@ -131,15 +131,15 @@ def test_decisions_filter_and_paginate(client: TestClient) -> None:
 def test_labels_feed_back_into_features(client: TestClient, runtime: Runtime) -> None:
     client.post("/v1/score", json=[tx(i) for i in range(4)])
     names = list(runtime.service.model.features.names)
-    rate = names.index("merchant_fraud_rate_7d")
+    known, reported = names.index("merchant_known_frauds_7d"), names.index("merchant_frauds_reported_24h")
     from fraudstream.schema import Transaction
 
     probe = Transaction.model_validate(tx(99))
-    assert runtime.service.peek([probe])[0][rate] == 0.0
+    assert runtime.service.peek([probe])[0][[known, reported]].tolist() == [0.0, 0.0]
     label = {"transaction_id": "api-1", "is_fraud": True, "reported_at": (T0 + timedelta(hours=1)).isoformat()}
     response = client.post("/v1/labels", json=[label, {**label, "source": "chargeback"}])
     assert response.status_code == 201 and response.json() == {"received": 2, "stored": 2}
-    assert runtime.service.peek([probe])[0][rate] == pytest.approx(1 / 4)  # one fraud among four payments
+    assert runtime.service.peek([probe])[0][[known, reported]].tolist() == [1.0, 1.0]  # counted once
     assert client.post("/v1/labels", json=label).json()["stored"] == 0  # the same report again
     unknown = client.post("/v1/labels", json=[{**label, "source": "x"}, {**label, "transaction_id": "ghost"}])
     assert unknown.status_code == 404 and "ghost" in unknown.json()["detail"]

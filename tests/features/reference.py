@@ -6,8 +6,11 @@ feature from scratch, from the written rules (see `fraudstream.features.layout`)
 - windows are bucket-aligned: an earlier event counts in a k-bucket window at t if its
   bucket is one of the k ending at t's bucket, and if no later-bucket event of the same
   entity has since taken its ring slot (a ring of n slots keeps the n newest buckets);
-- a label counts from its `reported_at` on, in the bucket of the transaction it labels,
-  if that bucket was in the ring when the label came and still is;
+- a fraud label counts from its `reported_at` on: in the daily risk ring, among the
+  frauds of the day of the transaction it labels (if that day held its ring slot when
+  the label came, and still does) and among the reports of the day (and hour) it was
+  reported; transactions and reports claim ring slots alike;
+- matured windows are the k days ending at the day of `t - delay`;
 - "previous" is the latest transaction; it must not be later than t;
 - distinct counts count items last seen at or after t - window (all tests stay below the
   table capacity, whose eviction rule has its own tests);
@@ -28,6 +31,7 @@ from fraudstream.features.raw import CUSTOMER_WINDOWS, SHOP_WINDOWS
 from fraudstream.geo import haversine_km
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+RISK_DAYS, RISK_HOURS = 64, 24
 # (bucket width, ring slots, buckets in the window)
 CUSTOMER_RINGS = {"1h": (5 * MINUTE, 12, 12), "24h": (HOUR, 24, 24), "7d": (DAY, 30, 7), "30d": (DAY, 30, 30)}
 SHOP_RINGS = {"1d": (HOUR, 24, 24), "7d": (DAY, 30, 7), "30d": (DAY, 30, 30)}
@@ -110,20 +114,59 @@ def _window(rows: Rows, t: int, rule: tuple[int, int, int]) -> np.ndarray:
     return _present(rows.ts, width, slots) & (bucket > t // width - k) & (bucket <= t // width)
 
 
-def _fraud_in_window(entity_tx: Rows, labels: Rows, t: int, k: int) -> int:
-    """Fraud labels (already folded, in order) that count in the k-day window at t."""
-    count = 0
-    day = t // DAY
-    held_now = set((entity_tx.ts[_present(entity_tx.ts, DAY, 30)] // DAY).tolist())
-    for labelled_ts, seq in zip(labels.column("labelled_ts"), labels.seq, strict=True):
-        b = labelled_ts // DAY
-        if not (day - k < b <= day) or b not in held_now:
-            continue
-        before = entity_tx.ts[entity_tx.seq < seq] // DAY
-        in_slot = before[before % 30 == b % 30]
-        if len(in_slot) and in_slot.max() == b:
-            count += 1
-    return count
+def _newest_in_slot(buckets: np.ndarray, slots: int) -> dict[int, int]:
+    newest: dict[int, int] = {}
+    for b in buckets.tolist():
+        newest[b % slots] = max(newest.get(b % slots, b), b)
+    return newest
+
+
+def _risk(tx: Rows, frauds: Rows, t: int, delay: int) -> dict[str, float]:
+    """An entity's risk aggregates at t, from its earlier transactions and fraud labels."""
+    paid_day = tx.ts // DAY
+    report_day = frauds.ts // DAY
+    labelled_day = frauds.column("labelled_ts").astype(np.int64) // DAY
+    claims_seq = np.concatenate([tx.seq, frauds.seq])
+    claims_day = np.concatenate([paid_day, report_day])
+    newest = _newest_in_slot(claims_day, RISK_DAYS)
+
+    def held(b: int) -> bool:
+        return newest.get(b % RISK_DAYS) == b
+
+    def payments(b: int) -> int:
+        return int((paid_day == b).sum()) if held(b) else 0
+
+    def reports(b: int) -> int:
+        return int((report_day == b).sum()) if held(b) else 0
+
+    # A fraud counts in its payment's day if that day held its slot when the label came.
+    counted = np.zeros(len(frauds), dtype=bool)
+    for n, (seq, day) in enumerate(zip(frauds.seq.tolist(), labelled_day.tolist(), strict=True)):
+        before = claims_day[claims_seq < seq]
+        in_slot = before[before % RISK_DAYS == day % RISK_DAYS]
+        counted[n] = bool(len(in_slot)) and in_slot.max() == day
+
+    def fraud_count(b: int) -> int:
+        return int((counted & (labelled_day == b)).sum()) if held(b) else 0
+
+    out: dict[str, float] = {}
+    matured = (t - delay) // DAY
+    for w, k in (("1d", 1), ("7d", 7), ("30d", 30)):
+        days = range(matured - k + 1, matured + 1)
+        out[f"payments_{w}"] = float(sum(payments(b) for b in days))
+        out[f"frauds_{w}"] = float(sum(fraud_count(b) for b in days))
+    today = t // DAY
+    out["known_7d"] = float(sum(fraud_count(b) for b in range(today - 6, today + 1)))
+    out["reports_7d"] = float(sum(reports(b) for b in range(today - 6, today + 1)))
+    report_hour = frauds.ts // HOUR
+    newest_hour = _newest_in_slot(report_hour, RISK_HOURS)
+    hour = t // HOUR
+    out["reports_24h"] = float(
+        sum(int((report_hour == b).sum()) for b in range(hour - 23, hour + 1) if newest_hour.get(b % RISK_HOURS) == b)
+    )
+    last = frauds.column("labelled_ts").max() if len(frauds) else math.nan
+    out["days_since"] = (t - last) / DAY if last <= t and t - last <= RISK_DAYS * DAY else math.nan
+    return out
 
 
 def _amount_stats(amounts: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -143,8 +186,11 @@ def _div(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
-def reference_features(events: pd.DataFrame) -> pd.DataFrame:
-    """Features of every transaction event, in order, from the events processed before it."""
+def reference_features(events: pd.DataFrame, delay_days: float = 7.0) -> pd.DataFrame:
+    """Features of every transaction event, in order, from the events processed before it.
+
+    `delay_days`: the label delay at which matured windows end.
+    """
     events = events.reset_index(drop=True).copy()
     for c in ("customer_id", "merchant_id", "terminal_id", "device_id"):
         if c not in events:
@@ -168,7 +214,7 @@ def reference_features(events: pd.DataFrame) -> pd.DataFrame:
         before = np.arange(len(events)) < i
         tx = Rows(columns, np.flatnonzero(before & folded & is_tx))
         frauds = Rows(columns, np.flatnonzero(before & folded & is_fraud_label))
-        rows.append(_features_of({c: v[i] for c, v in columns.items()}, tx, frauds))
+        rows.append(_features_of({c: v[i] for c, v in columns.items()}, tx, frauds, round(delay_days * DAY)))
     return pd.DataFrame(rows)
 
 
@@ -180,7 +226,7 @@ def _last_seen(rows: Rows, item: str) -> dict[object, int]:
     return seen
 
 
-def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows) -> dict[str, Any]:
+def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows, delay: int) -> dict[str, Any]:
     t = int(me["ts"])
     f: dict[str, Any] = {"amount": me["amount"]}
     located = not math.isnan(me["latitude"])
@@ -198,8 +244,6 @@ def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows) -> dict[str, Any]:
         mean30, std30 = f["customer_mean_30d"], f["customer_std_30d"]
         f["amount_to_customer_mean_30d"] = _div(me["amount"], mean30)
         f["amount_zscore_customer_30d"] = _div(me["amount"] - mean30, std30)
-        mine_frauds = frauds.where(frauds.column("customer_id") == me["customer_id"])
-        f["customer_known_fraud_30d"] = float(_fraud_in_window(mine, mine_frauds, t, 30))
         merchants = _last_seen(mine, "merchant_id")
         f["customer_distinct_merchants_24h"] = float(sum(v >= t - DAY for v in merchants.values()))
         if me["merchant_id"] is not None:
@@ -238,15 +282,28 @@ def _features_of(me: dict[str, Any], tx: Rows, frauds: Rows) -> dict[str, Any]:
         for w in SHOP_WINDOWS:
             n, _, mean, _, _ = _amount_stats(mine.column("amount")[_window(mine, t, SHOP_RINGS[w])])
             f[f"{entity}_count_{w}"], f[f"{entity}_mean_amount_{w}"] = n, mean
-        mine_frauds = frauds.where(frauds.column(column) == me[column])
-        for w, k in (("7d", 7), ("30d", 30)):
-            known = _fraud_in_window(mine, mine_frauds, t, k)
-            f[f"{entity}_fraud_rate_{w}"] = _div(known, f[f"{entity}_count_{w}"])
+        f[f"amount_to_{entity}_mean_30d"] = _div(me["amount"], f[f"{entity}_mean_amount_30d"])
+        f[f"{entity}_mean_amount_1d_to_30d"] = _div(f[f"{entity}_mean_amount_1d"], f[f"{entity}_mean_amount_30d"])
 
     if me["device_id"] is not None:
         users = _last_seen(tx.where(tx.column("device_id") == me["device_id"]), "customer_id")
         f["device_distinct_customers_24h"] = float(sum(v >= t - DAY for v in users.values()))
         f["device_distinct_customers_7d"] = float(sum(v >= t - 7 * DAY for v in users.values()))
+
+    for entity in ("customer", "merchant", "terminal", "device"):
+        column = f"{entity}_id"
+        if me[column] is None:
+            continue
+        risk = _risk(
+            tx.where(tx.column(column) == me[column]), frauds.where(frauds.column(column) == me[column]), t, delay
+        )
+        for w in ("1d", "7d", "30d"):
+            f[f"{entity}_matured_payments_{w}"] = risk[f"payments_{w}"]
+            f[f"{entity}_matured_fraud_rate_{w}"] = _div(risk[f"frauds_{w}"], risk[f"payments_{w}"])
+        f[f"{entity}_known_frauds_7d"] = risk["known_7d"]
+        f[f"{entity}_frauds_reported_24h"] = risk["reports_24h"]
+        f[f"{entity}_frauds_reported_7d"] = risk["reports_7d"]
+        f[f"{entity}_days_since_known_fraud"] = risk["days_since"]
 
     local = t / HOUR + (me["longitude"] / 15 if located else 0.0)
     f["hour_of_day"] = local % 24

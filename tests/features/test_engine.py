@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudstream.features import Events, FeatureEngine, FeatureSet
-from fraudstream.features.layout import C_MERCHANTS_SLOTS, CUSTOMER_WIDTH
+from fraudstream.features.layout import C_MERCHANTS_SLOTS, CUSTOMER_WIDTH, MAX_LABEL_DELAY_DAYS
 from fraudstream.schema import Label, Transaction
 from fraudstream.simulate import World, WorldConfig, iter_events
 from tests.features.conftest import StateFactory
@@ -25,7 +25,11 @@ ALL_INPUTS = ["customer", "merchant", "terminal", "device", "location", "channel
 FEATURES = FeatureSet.for_inputs(ALL_INPUTS)
 PLACES = [None, (48.85, 2.35), (48.86, 2.36), (40.71, -74.0), (-33.87, 151.21)]
 # Times on and next to bucket and window edges, where off-by-one errors live.
-EDGES = sorted({k * w + d for w in (5 * MINUTE, HOUR, DAY) for k in (1, 2, 7, 12, 24, 30, 31) for d in (-1, 0, 1)})
+EDGES = sorted(
+    {k * w + d for w in (5 * MINUTE, HOUR, DAY) for k in (1, 2, 7, 12, 24, 30, 31, 34, 64, 65) for d in (-1, 0, 1)}
+)
+#: Label delays the matured windows are tried with: none, part of a day, a usual one, the longest.
+DELAYS = [0.0, 0.5, 7.0, 11.03, float(MAX_LABEL_DELAY_DAYS)]
 
 
 def _timestamp(ms: Any) -> pd.Series:
@@ -59,7 +63,8 @@ def run_in_batches(engine: FeatureEngine, events: Events, cuts: list[int]) -> pd
 
 @st.composite
 def event_streams(draw: st.DrawFn) -> pd.DataFrame:
-    """Transactions in any order, duplicates, and labels reported at any time."""
+    """Transactions in any order, duplicates, and labels reported at any time (before, at
+    and after they mature; across the risk ring's span)."""
     events: list[dict[str, Any]] = []
     transactions: list[dict[str, Any]] = []
     for i in range(draw(st.integers(1, 40))):
@@ -68,7 +73,7 @@ def event_streams(draw: st.DrawFn) -> pd.DataFrame:
             events.append(dict(draw(st.sampled_from(transactions))))
         elif kind == "label" and transactions:
             tx = draw(st.sampled_from(transactions))
-            delay = draw(st.one_of(st.integers(0, 10 * DAY), st.sampled_from(EDGES)))
+            delay = draw(st.one_of(st.integers(0, 10 * DAY), st.integers(0, 40 * DAY), st.sampled_from(EDGES)))
             events.append(
                 {
                     **tx,
@@ -80,7 +85,7 @@ def event_streams(draw: st.DrawFn) -> pd.DataFrame:
             )
         else:
             place = draw(st.sampled_from(PLACES))
-            ts = BASE + draw(st.one_of(st.integers(0, 36 * DAY), st.sampled_from(EDGES)))
+            ts = BASE + draw(st.one_of(st.integers(0, 36 * DAY), st.integers(0, 100 * DAY), st.sampled_from(EDGES)))
             tx = {
                 "kind": "tx",
                 "transaction_id": f"t{i}",
@@ -110,14 +115,15 @@ def generated(examples: int) -> Any:
 
 
 @generated(200)
-@given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=6))
+@given(stream=event_streams(), cuts=st.lists(st.integers(0, 40), max_size=6), delay=st.sampled_from(DELAYS))
 def test_engine_matches_reference_on_generated_streams(
-    make_state: StateFactory, stream: pd.DataFrame, cuts: list[int]
+    make_state: StateFactory, stream: pd.DataFrame, cuts: list[int], delay: float
 ) -> None:
-    expected = reference_features(stream)
+    expected = reference_features(stream, delay)
     if expected.empty:
         return
-    got = run_in_batches(FeatureEngine(FEATURES, make_state()), to_engine_events(stream), cuts)
+    features = FeatureSet.for_inputs(ALL_INPUTS, label_delay_days=delay)
+    got = run_in_batches(FeatureEngine(features, make_state()), to_engine_events(stream), cuts)
     for name in expected.columns:
         np.testing.assert_allclose(
             got[name].to_numpy(),
@@ -236,9 +242,63 @@ def test_label_counts_only_after_it_was_reported(make_state: StateFactory) -> No
     labels = pd.DataFrame({"transaction_id": ["t0"], "is_fraud": [True], "reported_at": [reported]})
     got = pd.DataFrame(FeatureEngine(FEATURES, make_state()).history(transactions, labels), columns=FEATURES.names)
     # t3 is at the very moment the label was reported: it must not see it; t4 must.
-    assert got["merchant_fraud_rate_7d"].iloc[3] == 0.0
-    assert got["merchant_fraud_rate_7d"].iloc[4] == pytest.approx(1 / 4)
-    assert got["merchant_fraud_rate_7d"].iloc[5] == pytest.approx(1 / 5)
+    for name in ("merchant_known_frauds_7d", "merchant_frauds_reported_24h", "merchant_frauds_reported_7d"):
+        assert got[name].tolist() == [0, 0, 0, 0, 1, 1], name
+    assert np.isnan(got["merchant_days_since_known_fraud"].iloc[3])
+    assert got["merchant_days_since_known_fraud"].iloc[4:].tolist() == pytest.approx([4 / 24, 5 / 24])
+
+
+def _risk_history(make_state: StateFactory, delay_days: float, reported_days: list[float]) -> pd.DataFrame:
+    """A terminal with ten payments a day for 20 days; the first of day 0's is fraud,
+    reported `reported_days` after it (one label per entry, each on its own payment)."""
+    tx = [
+        {"transaction_id": f"t{d}-{k}", "ts": BASE + d * DAY + k * HOUR, "amount": 5.0, "terminal_id": "term"}
+        for d in range(20)
+        for k in range(10)
+    ]
+    transactions = _tx_frame(tx)
+    labels = pd.DataFrame(
+        {
+            "transaction_id": [f"t0-{k}" for k in range(len(reported_days))],
+            "is_fraud": True,
+            "reported_at": [
+                pd.Timestamp(BASE + k * HOUR + round(r * DAY), unit="ms", tz="UTC") for k, r in enumerate(reported_days)
+            ],
+        }
+    )
+    features = FeatureSet.for_inputs(["terminal"], label_delay_days=delay_days)
+    got = FeatureEngine(features, make_state()).history(transactions, labels)
+    frame = pd.DataFrame(got, columns=features.names)
+    frame["day"] = [d for d in range(20) for _ in range(10)]
+    return frame.groupby("day").first()  # each day's first payment (at midnight)
+
+
+def test_matured_windows_end_one_label_delay_before_now(make_state: StateFactory) -> None:
+    days = _risk_history(make_state, delay_days=3.0, reported_days=[1.0, 5.0])
+    # Day 0's payments mature on day 3: before, the 1-day window covers days with no history yet.
+    assert np.isnan(days.loc[2, "terminal_matured_fraud_rate_1d"])
+    assert days.loc[3, "terminal_matured_payments_1d"] == 10
+    # On day 3 the label reported on day 1 is in, the one reported on day 5 is not yet.
+    assert days.loc[3, "terminal_matured_fraud_rate_1d"] == pytest.approx(1 / 10)
+    assert days.loc[4, "terminal_matured_fraud_rate_1d"] == 0.0  # the window has moved on to day 1
+    assert days.loc[5, "terminal_matured_fraud_rate_7d"] == pytest.approx(1 / 30)  # days 0-2, before the 2nd report
+    assert days.loc[6, "terminal_matured_fraud_rate_7d"] == pytest.approx(2 / 40)  # days 0-3, both reports in
+    assert days.loc[12, "terminal_matured_fraud_rate_7d"] == 0.0  # days 3-9: day 0 has left the window
+    assert days.loc[12, "terminal_matured_fraud_rate_30d"] == pytest.approx(2 / 100)  # days 0-9
+
+
+def test_frauds_known_and_reported_by_window(make_state: StateFactory) -> None:
+    days = _risk_history(make_state, delay_days=7.0, reported_days=[0.5, 2.5])
+    assert days["terminal_known_frauds_7d"].tolist()[:9] == [0, 1, 1, 2, 2, 2, 2, 0, 0]  # payment days 0..6
+    assert days["terminal_frauds_reported_24h"].tolist()[:5] == [0, 1, 0, 1, 0]
+    assert days["terminal_frauds_reported_7d"].tolist()[:10] == [0, 1, 1, 2, 2, 2, 2, 1, 1, 0]
+    assert days.loc[1, "terminal_days_since_known_fraud"] == pytest.approx(1.0)  # the fraud paid at day 0, 00:00
+    assert days.loc[3, "terminal_days_since_known_fraud"] == pytest.approx(3 - 1 / 24)  # the later one, at 01:00
+
+
+def test_label_delay_is_bounded_by_what_the_state_keeps() -> None:
+    with pytest.raises(ValueError, match=f"between 0 and {MAX_LABEL_DELAY_DAYS} days"):
+        FeatureSet.for_inputs(ALL_INPUTS, label_delay_days=MAX_LABEL_DELAY_DAYS + 1)
 
 
 def test_state_is_bounded_and_windows_expire(make_state: StateFactory) -> None:

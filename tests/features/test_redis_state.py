@@ -12,6 +12,7 @@ import pytest
 from redis import Redis
 
 from fraudstream.features import Events, FeatureEngine, FeatureSet, MemoryState
+from fraudstream.features.layout import K_DAY_SLOTS
 from fraudstream.features.state.redis import CALM_MERGES, RedisState
 from tests.services import REDIS_URL
 
@@ -82,9 +83,9 @@ def test_redelivered_batch_after_commit_is_not_folded_again(redis_state: RedisSt
 
 def test_rows_expire_and_validate_ttl(redis_state: RedisState) -> None:
     FeatureEngine(FEATURES, redis_state).process(batch("t", "erin", 1))
-    ttl = redis_state.client.pttl(f"{redis_state.prefix}:customer:erin")
-    assert 34 * 86_400_000 < ttl <= 35 * 86_400_000
-    with pytest.raises(ValueError, match="longest window"):
+    ttl = redis_state.client.pttl(redis_state._key("customer", "erin"))
+    assert (K_DAY_SLOTS + 5) * 86_400_000 < ttl <= (K_DAY_SLOTS + 6) * 86_400_000
+    with pytest.raises(ValueError, match="longest ring"):
         RedisState(redis_state.client, entity_ttl_s=86_400)
 
 

@@ -36,10 +36,12 @@ def test_engine_matches_reference_on_simulated_history(
 ) -> None:
     transactions, labels = small_history
     assert len(transactions) > 4_000 and len(labels) > 250
-    features = FeatureSet.for_inputs(ALL_INPUTS, categories=sorted(transactions["merchant_category"].unique()))
+    categories = sorted(transactions["merchant_category"].unique())
+    features = FeatureSet.for_inputs(ALL_INPUTS, categories=categories, label_delay_days=5.0)
     # Small batches: with Redis, every batch is a real read and merge.
     engine = FeatureEngine(features, make_state())
     got = pd.DataFrame(engine.history(transactions, labels, batch=500), columns=features.names)
-    expected = reference_features(history_to_events(transactions, labels))
-    assert (got["merchant_fraud_rate_30d"] > 0).any(), "labels must reach the features"
+    expected = reference_features(history_to_events(transactions, labels), delay_days=5.0)
+    for reaching in ("merchant_matured_fraud_rate_30d", "customer_known_frauds_7d", "device_frauds_reported_7d"):
+        assert (got[reaching] > 0).any(), f"labels must reach {reaching}"
     assert_features_match(got, expected)

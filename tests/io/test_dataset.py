@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudstream.features.definitions import DEFAULT_LABEL_DELAY_DAYS
+from fraudstream.features.layout import MAX_LABEL_DELAY_DAYS
 from fraudstream.io import write_frame
-from fraudstream.io.dataset import BadDataError, load_dataset, parse_mapping
+from fraudstream.io.dataset import (
+    LABEL_DELAY_QUANTILE,
+    BadDataError,
+    estimate_label_delay,
+    load_dataset,
+    parse_mapping,
+)
 from fraudstream.simulate.ulb import ulb_like
 
 
@@ -130,3 +138,30 @@ def test_mapping_and_column_errors(tmp_path: Path) -> None:
         load_dataset(path, mapping={"timestamp": "time"})
     with pytest.raises(BadDataError, match="unknown preset"):
         load_dataset(path, preset="nope")
+
+
+def test_label_delay_is_estimated_from_when_labels_were_reported(
+    tmp_path: Path, history: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    transactions, labels = history
+    write_frame(transactions, tmp_path / "h.parquet")
+    write_frame(labels, tmp_path / "l.parquet")
+    data = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "l.parquet")
+    paid = transactions.set_index("transaction_id")["timestamp"]
+    delays = (labels["reported_at"] - labels["transaction_id"].map(paid)) / pd.Timedelta(days=1)
+    assert data.label_delay.days == pytest.approx(np.quantile(delays, LABEL_DELAY_QUANTILE), abs=1e-3)
+    assert f"of {len(labels):,} fraud labels were reported by then" in data.label_delay.source
+    given = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "l.parquet", label_delay_days=4)
+    assert (given.label_delay.days, given.label_delay.source) == (4, "given")
+    too_long = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "l.parquet", label_delay_days=90)
+    with pytest.raises(BadDataError, match=f"at most {MAX_LABEL_DELAY_DAYS} days"):
+        _ = too_long.label_delay
+
+
+def test_label_delay_without_reported_at_and_beyond_the_state(history: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    transactions, labels = history
+    late = labels.assign(reported_at=labels["reported_at"] + pd.Timedelta(days=60))
+    capped = estimate_label_delay(transactions, late)
+    assert capped.days == MAX_LABEL_DELAY_DAYS and "capped" in capped.source
+    assert estimate_label_delay(transactions, None).days == DEFAULT_LABEL_DELAY_DAYS
+    assert estimate_label_delay(transactions, labels.iloc[:0]).source == "no fraud labels: the default"

@@ -6,16 +6,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score
 
-from fraudstream.io.dataset import Dataset
+from fraudstream.features.definitions import PER_PAYMENT_INPUTS, FeatureSet
+from fraudstream.io.dataset import BadDataError, Dataset
 from fraudstream.model.artifact import Model, ModelLoadError
 from fraudstream.model.evaluate import evaluate, history_features, train_on
-from fraudstream.model.explain import top_reasons
-from fraudstream.model.metrics import precision_at_k_per_day
+from fraudstream.model.explain import LOWERING, top_reasons
+from fraudstream.model.metrics import (
+    fraud_reported_before,
+    precision_at_k_per_day,
+    precision_at_k_transactions_per_day,
+)
 from fraudstream.model.split import SplitConfig, split_masks
 from fraudstream.model.thresholds import choose_thresholds
-from fraudstream.model.train import TrainConfig
-from fraudstream.schema import Outcome
+from fraudstream.model.train import TrainConfig, fit
+from fraudstream.schema import Outcome, Reason
 
 FAST = TrainConfig(rounds=120, early_stopping=15)
 
@@ -29,6 +35,11 @@ def dataset(history: tuple[pd.DataFrame, pd.DataFrame]) -> Dataset:
         inputs=frozenset({"customer", "merchant", "terminal", "device", "location", "channel", "category"}),
         source="simulated",
     )
+
+
+def fit_model(X: np.ndarray, dataset: Dataset, features: FeatureSet, config: TrainConfig) -> Model:
+    ts = dataset.transactions["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    return fit(X, dataset.is_fraud, ts, dataset.transactions["amount"].to_numpy(float), features, config)
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +94,20 @@ def test_model_refuses_data_without_its_inputs(model: Model) -> None:
 def test_reasons_point_at_what_raised_the_score(model: Model, dataset: Dataset) -> None:
     _, X = history_features(dataset)
     scores = model.predict(X)
-    flagged = np.flatnonzero(scores >= model.thresholds.decline)[:50]
-    reasons = top_reasons(model.features, X[flagged], model.contributions(X[flagged]), np.ones(len(flagged), bool))
+    everything = {need: np.ones(len(X), bool) for need in PER_PAYMENT_INPUTS}
+
+    def reasons_of(rows: np.ndarray, flagged: bool) -> list[list[Reason]]:
+        present = {need: mask[rows] for need, mask in everything.items()}
+        return top_reasons(model.features, X[rows], model.contributions(X[rows]), np.full(len(rows), flagged), present)
+
+    reasons = reasons_of(np.flatnonzero(scores >= model.thresholds.decline)[:50], True)
     assert all(0 < len(r) <= 3 for r in reasons)
     assert all(r[0].contribution >= r[-1].contribution > 0 for r in reasons)
     texts = " ".join(reason.text for row in reasons for reason in row)
     assert "km" in texts or "×" in texts or "%" in texts
-    assert not any("{" in reason.text for row in reasons for reason in row)
-    approved = np.flatnonzero(scores < model.thresholds.review)[:20]
-    calm = top_reasons(model.features, X[approved], model.contributions(X[approved]), np.zeros(len(approved), bool))
-    assert all(reason.contribution < 0 for row in calm for reason in row)
+    assert not any("{" in reason.text or "nan" in reason.text for row in reasons for reason in row)
+    calm = reasons_of(np.flatnonzero(scores < model.thresholds.review / 10)[:20], False)
+    assert calm and all(r.contribution < 0 and r.text.startswith(LOWERING) for row in calm for r in row)
     assert model.outcomes(np.array([0.0, model.thresholds.review, 1.0])).tolist() == [
         Outcome.APPROVE,
         Outcome.REVIEW,
@@ -160,6 +175,37 @@ def test_thresholds_by_fbeta_and_cost() -> None:
         choose_thresholds(np.zeros(10, bool), np.zeros(10), np.ones(10))
 
 
+def test_decline_is_always_above_review() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.random(2_000) < 0.05
+    # Two scores only: F-2 and F-0.5 pick the same threshold.
+    scores = np.where(y & (rng.random(2_000) < 0.8), 0.9, 0.1)
+    thresholds = choose_thresholds(y, scores, np.ones(2_000), "fbeta")
+    assert thresholds.review == pytest.approx(0.9) and thresholds.decline > thresholds.review
+    assert thresholds.detail["decline_fallback"] == 1.0
+    spread = np.clip(np.where(y, rng.normal(0.7, 0.15, 2_000), rng.normal(0.2, 0.15, 2_000)), 0, 1)
+    fallback = choose_thresholds(y, spread, np.ones(2_000), "fbeta")
+    assert "decline_fallback" not in fallback.detail and fallback.decline > fallback.review
+
+
+def test_early_stopping_keeps_the_round_of_best_average_precision(dataset: Dataset) -> None:
+    import xgboost as xgb
+
+    features, X = history_features(dataset)
+    model = fit_model(X, dataset, features, FAST)
+    valid = model.info["training"]["validation_rows"]
+    order = np.argsort(dataset.transactions["timestamp"].to_numpy(), kind="stable")
+    rows = order[-valid:]  # the latest rows are the validation slice
+    dvalid = xgb.DMatrix(X[rows], label=dataset.is_fraud[rows], missing=np.nan)
+    full = xgb.train(FAST.params(), xgb.DMatrix(X[order[:-valid]], label=dataset.is_fraud[order[:-valid]]), 120)
+    curve = [
+        average_precision_score(dataset.is_fraud[rows], full[:r].predict(dvalid, validate_features=False))
+        for r in range(1, model.info["trees"] + FAST.early_stopping + 1)
+    ]
+    assert model.info["trees"] == int(np.argmax(curve)) + 1
+    assert model.info["params"]["scale_pos_weight"] == 1.0
+
+
 def test_precision_at_k_per_day_ranks_customers() -> None:
     ts = pd.Series(pd.to_datetime(["2026-01-01 10:00"] * 4 + ["2026-01-02 10:00"] * 3, utc=True))
     customers = pd.Series(["a", "a", "b", "c", "a", "b", "c"])
@@ -168,3 +214,56 @@ def test_precision_at_k_per_day_ranks_customers() -> None:
     # day 1: top-2 customers a (fraud), b -> 1/2; day 2: a, c (fraud) -> 1/2
     assert precision_at_k_per_day(y, scores, ts, customers, k=2) == pytest.approx(0.5)
     assert precision_at_k_per_day(y, scores, ts, None, k=1) == pytest.approx(0.5)  # per transaction
+    # Customer a was known compromised from day 2 on: nobody alerts on a blocked card again.
+    known = pd.Series(pd.to_datetime([None, None, None, None, "2026-01-01 12:00", None, None], utc=True))
+    # day 2 without a: b, c (fraud) -> 1/2; with k=1: c alone -> 1
+    assert precision_at_k_per_day(y, scores, ts, customers, k=1, known_since=known) == pytest.approx((1 + 1) / 2)
+    assert precision_at_k_per_day(y, scores, ts, customers, k=1) == pytest.approx((1 + 0) / 2)
+    assert precision_at_k_transactions_per_day(y, scores, ts, k=1) == pytest.approx(0.5)
+
+
+def test_recall_after_a_report_counts_only_reports_known_before_the_payment() -> None:
+    rows = pd.DataFrame(
+        {
+            "terminal_id": ["t1", "t1", "t2", None],
+            "timestamp": pd.to_datetime(["2026-01-05", "2026-01-20", "2026-01-05", "2026-01-05"], utc=True),
+        }
+    )
+    reports = pd.DataFrame(
+        {
+            "terminal_id": ["t1", "t2"],
+            "timestamp": pd.to_datetime(["2025-11-01", "2026-01-01"], utc=True),
+            "reported_at": pd.to_datetime(["2026-01-02", "2026-01-06"], utc=True),
+        }
+    )
+    # t1's fraud was paid long before (outside 30 days) for the first row, t2's reported after its payment.
+    assert fraud_reported_before(rows, reports, "terminal_id", pd.Timedelta(days=90)).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert fraud_reported_before(rows, reports, "terminal_id", pd.Timedelta(days=30)).tolist() == [
+        False,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_evaluation_warns_and_checks_labels_first(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    short = SplitConfig(train_days=14, gap_days=1, test_days=0.2)
+    result = evaluate(dataset, short, FAST, k=20)
+    m = result.metrics
+    assert m["n_frauds_test"] < 30 and any("test window holds only" in w for w in m["warnings"])
+    assert m["best_iteration"] == m["trees"] - 1 and m["label_delay_days"] == pytest.approx(dataset.label_delay.days)
+
+    def no_features(_: Dataset) -> None:
+        raise AssertionError("features computed for a data set without labels")
+
+    monkeypatch.setattr("fraudstream.model.evaluate.history_features", no_features)
+    unlabelled = Dataset(transactions=dataset.transactions, labels=None, inputs=dataset.inputs)
+    with pytest.raises(BadDataError, match="no labels"):
+        evaluate(unlabelled, SplitConfig(), FAST)
+    with pytest.raises(BadDataError, match="no labels"):
+        train_on(unlabelled, FAST)

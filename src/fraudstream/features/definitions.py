@@ -11,19 +11,23 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from fraudstream.features import wording as wd
 from fraudstream.features.events import Events
-from fraudstream.features.raw import CUSTOMER_WINDOWS, SHOP_WINDOWS, raw_index
+from fraudstream.features.layout import K_DAY_SLOTS, MAX_LABEL_DELAY_DAYS
+from fraudstream.features.norms import Norms, Row, percent
+from fraudstream.features.raw import CUSTOMER_WINDOWS, MATURED_WINDOWS, SHOP_WINDOWS, raw_index
+from fraudstream.features.wording import Wording
 from fraudstream.geo import haversine_km
 from fraudstream.schema import Channel
 
-__all__ = ["FEATURES", "INPUTS", "Feature", "FeatureSet", "FeatureSetMismatchError"]
+__all__ = ["DEFAULT_LABEL_DELAY_DAYS", "FEATURES", "INPUTS", "Feature", "FeatureSet", "FeatureSetMismatchError"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,12 @@ INPUTS: Final = {
     "channel": "channel",
     "category": "merchant_category",
 }
+
+#: Entities with risk features, by raw-column prefix.
+RISK_ENTITIES: Final = (("c", "customer"), ("m", "merchant"), ("t", "terminal"), ("v", "device"))
+RISK_HORIZON_DAYS: Final = K_DAY_SLOTS
+#: Days after a payment its fraud label is assumed known, where the data cannot say.
+DEFAULT_LABEL_DELAY_DAYS: Final = 7.0
 
 MIN_SPEED_SECONDS = 60.0  # implied speed over less than a minute is noise, not travel
 NIGHT_END_HOUR = 6.0
@@ -117,14 +127,11 @@ def _flag(values: Any) -> FloatArray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86_400.0), ("h", 3_600.0), ("min", 60.0)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
+#: Transactions whose features are computed together (see `FeatureSet.compute`).
+COMPUTE_BLOCK: Final = 8_192
 
-
-Explain = str | tuple[str, str] | Callable[[float], str]
+#: Inputs that a single payment may have or lack: a reason about one it lacks is left out.
+PER_PAYMENT_INPUTS: Final = ("customer", "merchant", "terminal", "device", "location")
 
 
 @dataclass(frozen=True)
@@ -133,18 +140,13 @@ class Feature:
     requires: frozenset[str]
     description: str
     compute: Callable[[Context], FloatArray]
-    #: How people read a value: a template with {v} ("amount is {v:.1f}× ..."), a pair of
-    #: texts for flags (when 1, when 0), or a function.
-    explain: Explain
-    #: Text when the value is missing (NaN): no history, no location, ...
+    #: How people read a value, against a norm (see `fraudstream.features.wording`).
+    wording: Wording
+    #: Text when the value is missing (NaN) although the payment has what the feature needs.
     missing: str = "not known"
 
-    def text(self, value: float) -> str:
-        if isinstance(self.explain, str):
-            return self.explain.format(v=value)
-        if isinstance(self.explain, tuple):
-            return self.explain[0] if value else self.explain[1]
-        return self.explain(value)
+    def text(self, value: float, row: Row) -> str:
+        return self.missing if math.isnan(value) else self.wording(value, row)
 
 
 def _raw(name: str) -> Callable[[Context], FloatArray]:
@@ -159,8 +161,16 @@ def _std_of(window: str) -> Callable[[Context], FloatArray]:
     return lambda c: _std(c, window)
 
 
-def _rate_of(prefix: str, window: str) -> Callable[[Context], FloatArray]:
-    return lambda c: _div(c.raw(f"{prefix}_fraud_{window}"), c.raw(f"{prefix}_count_{window}"))
+def _amount_to_mean(prefix: str) -> Callable[[Context], FloatArray]:
+    return lambda c: _div(c.events.amount, _mean(c, prefix, "30d"))
+
+
+def _mean_shift(prefix: str) -> Callable[[Context], FloatArray]:
+    return lambda c: _div(_mean(c, prefix, "1d"), _mean(c, prefix, "30d"))
+
+
+def _matured_rate(prefix: str, window: str) -> Callable[[Context], FloatArray]:
+    return lambda c: _div(c.raw(f"{prefix}_matured_frauds_{window}"), c.raw(f"{prefix}_matured_payments_{window}"))
 
 
 def _is_channel(channel: str) -> Callable[[Context], FloatArray]:
@@ -171,6 +181,13 @@ def _hour(c: Context) -> FloatArray:
     return np.asarray(np.mod(c.local_hours, 24.0), dtype=np.float64)
 
 
+def _hour_wording(v: float, row: Row) -> str:
+    hour, minute = int(v), int((v - int(v)) * 60)
+    head = f"paid at {hour:02d}:{minute:02d} local time"
+    share = math.nan if row.norms is None else row.norms.share_between("hour_of_day", hour, hour + 1)
+    return f"{head}, an hour in which {percent(share)} of payments are made" if share == share else head
+
+
 def _features() -> list[Feature]:
     out: list[Feature] = []
 
@@ -179,26 +196,26 @@ def _features() -> list[Feature]:
         requires: Iterable[str],
         description: str,
         compute: Callable[[Context], FloatArray],
-        explain: Explain,
+        wording: Wording,
         missing: str = "not known",
     ) -> None:
-        out.append(Feature(name, frozenset(requires), description, compute, explain, missing))
+        out.append(Feature(name, frozenset(requires), description, compute, wording, missing))
 
     # -- the transaction itself ------------------------------------------------------
-    add("amount", [], "Amount of the payment.", lambda c: c.events.amount, "amount {v:,.2f}")
+    add("amount", [], "Amount of the payment.", lambda c: c.events.amount, wd.population("amount", "amount {v:,.2f}"))
     add(
         "hour_of_day",
         [],
         "Hour of the day, local solar time where the longitude is known, else UTC.",
         _hour,
-        "paid at {v:.1f} h local time",
+        _hour_wording,
     )
     add(
         "is_night",
         [],
         "Paid between midnight and 6 am local time.",
         lambda c: _flag(_hour(c) < NIGHT_END_HOUR),
-        ("paid at night", "paid in the daytime"),
+        wd.flag("is_night", "paid at night (0-6 h local time)", "paid in the daytime"),
     )
     add(
         "is_weekend",
@@ -206,23 +223,24 @@ def _features() -> list[Feature]:
         "Paid on a Saturday or Sunday (local date).",
         # 1970-01-01 was a Thursday: day 0 has weekday 3 (Monday = 0).
         lambda c: _flag(np.mod(np.floor(c.local_hours / 24.0) + 3, 7) >= 5),
-        ("paid at the weekend", "paid on a weekday"),
+        wd.flag("is_weekend", "paid at the weekend", "paid on a weekday"),
     )
     for channel in Channel:
-        spoken = channel.value.replace("_", " ")
+        spoken = channel.value.replace("_", "-")
         add(
             f"channel_{channel.value}",
             ["channel"],
             f"Payment channel is {channel.value}.",
             _is_channel(channel.value),
-            (f"{spoken} payment", f"not a {spoken} payment"),
+            wd.flag(f"channel_{channel.value}", f"a {spoken} payment", f"not a {spoken} payment"),
         )
     add(
         "merchant_category_code",
         ["category"],
         "Merchant category, as its position in the training vocabulary (NaN if unseen).",
         lambda c: _category_codes(c),
-        "merchant category #{v:.0f}",
+        lambda v, row: f"merchant category #{v:.0f}",  # named by `FeatureSet.explain`, which knows the vocabulary
+        "a merchant category not seen in training",
     )
 
     # -- customer behaviour ----------------------------------------------------------
@@ -232,45 +250,45 @@ def _features() -> list[Feature]:
             ["customer"],
             f"Payments by the customer in the last {w}.",
             _raw(f"c_count_{w}"),
-            f"{{v:.0f}} earlier payments by this customer in {w}",
+            wd.count_in_window(f"customer_count_{w}", "by this customer", w, "customer_count_30d"),
         )
         add(
             f"customer_sum_{w}",
             ["customer"],
             f"Amount paid by the customer in the last {w}.",
             _raw(f"c_sum_{w}"),
-            f"{{v:,.2f}} spent by this customer in {w}",
+            wd.sum_in_window(f"customer_sum_{w}", "this customer", w, "customer_sum_30d"),
         )
         add(
             f"customer_mean_{w}",
             ["customer"],
             f"Mean amount of the customer's payments in the last {w}.",
             _mean_of("c", w),
-            f"this customer's {w} average is {{v:,.2f}}",
-            f"no payments by this customer in {w}",
+            wd.average_payment("this customer's", w, "customer_mean_30d"),
+            f"no payments by this customer in {wd.WINDOW_WORDS[w]}",
         )
         add(
             f"customer_std_{w}",
             ["customer"],
             f"Standard deviation of the customer's amounts in the last {w}.",
             _std_of(w),
-            f"this customer's amounts vary by {{v:,.2f}} over {w}",
-            f"fewer than two payments by this customer in {w}",
+            wd.spread("this customer's", w, "customer_std_30d", "customer_mean_30d"),
+            f"fewer than two payments by this customer in {wd.WINDOW_WORDS[w]}",
         )
         add(
             f"customer_max_{w}",
             ["customer"],
             f"Largest amount the customer paid in the last {w}.",
             _raw(f"c_max_{w}"),
-            f"this customer's largest payment in {w} was {{v:,.2f}}",
-            f"no payments by this customer in {w}",
+            wd.largest_payment("this customer's", w),
+            f"no payments by this customer in {wd.WINDOW_WORDS[w]}",
         )
     add(
         "customer_seconds_since_previous",
         ["customer"],
         "Seconds since the customer's previous payment.",
         _raw("c_prev_seconds"),
-        lambda v: f"{_duration(v)} after this customer's previous payment",
+        wd.since_previous("customer_seconds_since_previous", "customer_count_30d"),
         "first payment seen from this customer",
     )
     add(
@@ -278,113 +296,129 @@ def _features() -> list[Feature]:
         ["customer"],
         "No earlier payment of this customer is known.",
         lambda c: 1.0 - c.raw("c_has_history"),
-        ("first payment seen from this customer", "a known customer"),
+        wd.flag(
+            "customer_first_transaction", "first payment seen from this customer", "a customer with earlier payments"
+        ),
     )
     add(
         "amount_to_customer_mean_30d",
         ["customer"],
         "Amount divided by the customer's 30-day mean amount.",
         lambda c: _div(c.events.amount, _mean(c, "c", "30d")),
-        "amount is {v:.1f}× this customer's 30-day average",
-        "no 30-day history for this customer",
+        wd.amount_ratio("this customer's", "customer_mean_30d"),
+        "no payments by this customer in the last 30 days",
     )
     add(
         "amount_zscore_customer_30d",
         ["customer"],
         "How many standard deviations the amount is from the customer's 30-day mean.",
         lambda c: _div(c.events.amount - _mean(c, "c", "30d"), _std(c, "30d")),
-        "amount is {v:+.1f} standard deviations from this customer's 30-day mean",
-        "too little 30-day history for this customer",
+        wd.zscore("customer_mean_30d"),
+        "fewer than two payments by this customer in the last 30 days",
     )
     add(
         "customer_distinct_merchants_24h",
         ["customer", "merchant"],
         "Distinct merchants the customer paid in the last 24 h.",
         _raw("c_distinct_merchants_24h"),
-        "this customer paid {v:.0f} distinct merchants in 24 h",
+        wd.counted("customer_distinct_merchants_24h", "this customer paid ", "distinct merchant", " in 24 hours"),
     )
     add(
         "customer_new_merchant",
         ["customer", "merchant"],
         "The customer has not paid this merchant in the last 30 days.",
         _raw("c_new_merchant"),
-        ("a merchant new to this customer", "a merchant this customer uses"),
+        wd.flag(
+            "customer_new_merchant",
+            "a merchant this customer has not paid in 30 days",
+            "a merchant this customer paid in the last 30 days",
+        ),
     )
     add(
         "customer_distinct_devices_7d",
         ["customer", "device"],
         "Distinct devices the customer used in the last 7 days.",
         _raw("c_distinct_devices_7d"),
-        "this customer used {v:.0f} devices in 7 days",
+        wd.counted("customer_distinct_devices_7d", "this customer used ", "device", " in 7 days"),
     )
     add(
         "customer_new_device",
         ["customer", "device"],
         "The customer has not used this device in the last 30 days.",
         _raw("c_new_device"),
-        ("a device new to this customer", "a device this customer has used before"),
-        "no device",
+        wd.flag(
+            "customer_new_device",
+            "a device this customer has not used in 30 days",
+            "a device this customer used in the last 30 days",
+        ),
     )
     add(
         "customer_distance_previous_km",
         ["customer", "location"],
         "Distance (km) from the customer's previous located payment.",
         _raw("c_prev_km"),
-        "{v:,.0f} km from this customer's previous payment",
-        "no earlier located payment",
+        wd.population(
+            "customer_distance_previous_km", "{v:,.0f} km from this customer's previous payment", "farther", "closer"
+        ),
+        "no earlier located payment of this customer",
     )
     add(
         "customer_speed_previous_kmh",
         ["customer", "location"],
         "Implied travel speed (km/h) from the previous located payment (at least one minute apart).",
         lambda c: _div(c.raw("c_prev_km"), np.maximum(c.raw("c_prev_loc_seconds"), MIN_SPEED_SECONDS) / 3600.0),
-        "implies travelling at {v:,.0f} km/h since the previous payment",
-        "no earlier located payment",
+        wd.travel_speed("customer_speed_previous_kmh"),
+        "no earlier located payment of this customer",
     )
     add(
         "customer_distance_usual_km",
         ["customer", "location"],
         "Distance (km) from the centre of the customer's payments in the last 30 days.",
         _usual_distance,
-        "{v:,.0f} km from where this customer usually pays",
-        "no located payments in 30 days",
-    )
-    add(
-        "customer_known_fraud_30d",
-        ["customer"],
-        "Payments of the customer in the last 30 days already confirmed as fraud.",
-        _raw("c_fraud_30d"),
-        "{v:.0f} confirmed frauds on this customer in 30 days",
+        wd.population(
+            "customer_distance_usual_km",
+            "{v:,.0f} km from where this customer usually pays (30 days)",
+            "farther",
+            "closer",
+        ),
+        "no located payments of this customer in the last 30 days",
     )
 
     # -- merchants and terminals -----------------------------------------------------
     for prefix, entity in (("m", "merchant"), ("t", "terminal")):
+        whose = f"this {entity}'s"
         for w in SHOP_WINDOWS:
             add(
                 f"{entity}_count_{w}",
                 [entity],
                 f"Payments at the {entity} in the last {w}.",
                 _raw(f"{prefix}_count_{w}"),
-                f"{{v:.0f}} payments at this {entity} in {w}",
+                wd.count_in_window(f"{entity}_count_{w}", f"at this {entity}", w, f"{entity}_count_30d"),
             )
             add(
                 f"{entity}_mean_amount_{w}",
                 [entity],
                 f"Mean amount at the {entity} in the last {w}.",
                 _mean_of(prefix, w),
-                f"this {entity}'s {w} average amount is {{v:,.2f}}",
-                f"no payments at this {entity} in {w}",
+                wd.average_payment(whose, w, f"{entity}_mean_amount_30d"),
+                f"no payments at this {entity} in {wd.WINDOW_WORDS[w]}",
             )
-        for w in ("7d", "30d"):
-            add(
-                f"{entity}_fraud_rate_{w}",
-                [entity],
-                f"Share of the {entity}'s payments in the last {w} confirmed as fraud by now "
-                "(labels count only once reported).",
-                _rate_of(prefix, w),
-                f"{{v:.1%}} of this {entity}'s payments in {w} are confirmed fraud",
-                f"no payments at this {entity} in {w}",
-            )
+        add(
+            f"amount_to_{entity}_mean_30d",
+            [entity],
+            f"Amount divided by the {entity}'s 30-day mean amount.",
+            _amount_to_mean(prefix),
+            wd.amount_ratio(whose, f"{entity}_mean_amount_30d"),
+            f"no payments at this {entity} in the last 30 days",
+        )
+        add(
+            f"{entity}_mean_amount_1d_to_30d",
+            [entity],
+            f"The {entity}'s mean amount of the last day divided by its 30-day mean: a shift in what is paid there.",
+            _mean_shift(prefix),
+            wd.shift_of_mean(whose, f"{entity}_mean_amount_1d", f"{entity}_mean_amount_30d"),
+            f"no payments at this {entity} in the last day",
+        )
 
     # -- devices ---------------------------------------------------------------------
     for w in ("24h", "7d"):
@@ -393,7 +427,61 @@ def _features() -> list[Feature]:
             ["device"],
             f"Distinct customers who used the device in the last {w}.",
             _raw(f"v_distinct_customers_{w}"),
-            f"this device was used by {{v:.0f}} customers in {w}",
+            wd.counted(
+                f"device_distinct_customers_{w}", "this device was used by ", "customer", f" in {wd.WINDOW_WORDS[w]}"
+            ),
+        )
+
+    # -- what confirmed fraud says about each entity ---------------------------------
+    for prefix, entity in RISK_ENTITIES:
+        for w, days in MATURED_WINDOWS:
+            span = "day" if days == 1 else f"{days} days"
+            add(
+                f"{entity}_matured_payments_{w}",
+                [entity],
+                f"Payments of the {entity} in the {span} ending one label delay before now (matured: "
+                "their fraud labels are mostly in).",
+                _raw(f"{prefix}_matured_payments_{w}"),
+                wd.matured_payments(f"{entity}_matured_payments_{w}", entity, w),
+            )
+            add(
+                f"{entity}_matured_fraud_rate_{w}",
+                [entity],
+                f"Share of the {entity}'s matured payments of {w} (see above) known to be fraud by now.",
+                _matured_rate(prefix, w),
+                wd.matured_rate(entity, w, f"{entity}_matured_payments_{w}"),
+                f"no matured payments of this {entity} in {w}",
+            )
+        add(
+            f"{entity}_known_frauds_7d",
+            [entity],
+            f"The {entity}'s payments of the last 7 days known to be fraud by now.",
+            _raw(f"{prefix}_known_frauds_7d"),
+            wd.counted(
+                f"{entity}_known_frauds_7d",
+                "",
+                "confirmed fraud",
+                f" among this {entity}'s payments of the last 7 days",
+            ),
+        )
+        for w in ("24h", "7d"):
+            add(
+                f"{entity}_frauds_reported_{w}",
+                [entity],
+                f"Frauds on the {entity}'s payments reported in the last {w}.",
+                _raw(f"{prefix}_reports_{w}"),
+                wd.counted(
+                    f"{entity}_frauds_reported_{w}", "", "fraud", f" on this {entity} reported in {wd.WINDOW_WORDS[w]}"
+                ),
+            )
+        add(
+            f"{entity}_days_since_known_fraud",
+            [entity],
+            f"Days since the {entity}'s latest payment known to be fraud (NaN: none known in "
+            f"{RISK_HORIZON_DAYS} days).",
+            _raw(f"{prefix}_days_since_fraud"),
+            wd.days_since_fraud(f"{entity}_days_since_known_fraud", entity, RISK_HORIZON_DAYS),
+            f"no known fraud on this {entity} in {RISK_HORIZON_DAYS} days",
         )
     return out
 
@@ -417,10 +505,24 @@ class FeatureSet:
     names: tuple[str, ...]
     extras: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    #: Matured windows end this long before each payment (see docs/features.md).
+    label_delay_days: float = DEFAULT_LABEL_DELAY_DAYS
+    #: The training population reasons compare with (None: not trained yet, or older).
+    norms: Norms | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.label_delay_days <= MAX_LABEL_DELAY_DAYS:
+            raise ValueError(
+                f"the label delay must be between 0 and {MAX_LABEL_DELAY_DAYS} days, not {self.label_delay_days:g}"
+            )
 
     @classmethod
     def for_inputs(
-        cls, inputs: Iterable[str], extras: Sequence[str] = (), categories: Sequence[str] = ()
+        cls,
+        inputs: Iterable[str],
+        extras: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        label_delay_days: float = DEFAULT_LABEL_DELAY_DAYS,
     ) -> FeatureSet:
         """Every feature whose inputs are available; says once what is left out and why."""
         available = set(inputs)
@@ -443,7 +545,7 @@ class FeatureSet:
         clash = set(extras) & set(FEATURES)
         if clash:
             raise ValueError(f"extra fields clash with feature names: {', '.join(sorted(clash))}")
-        return cls(tuple(names) + tuple(extras), tuple(extras), tuple(sorted(categories)))
+        return cls(tuple(names) + tuple(extras), tuple(extras), tuple(sorted(categories)), label_delay_days)
 
     @cached_property
     def category_codes(self) -> dict[str, float]:
@@ -455,6 +557,17 @@ class FeatureSet:
 
     def compute(self, raw: FloatArray, events: Events) -> FloatArray:
         """Feature matrix (transactions x names) from the kernel's raw output."""
+        if len(events) <= COMPUTE_BLOCK:
+            return self._compute(raw, events)
+        # Block by block: the raw aggregates and features of a block stay in the CPU's cache
+        # while its columns are read and its rows written.
+        out = np.empty((len(events), len(self.names)))
+        for start in range(0, len(events), COMPUTE_BLOCK):
+            rows = np.arange(start, min(start + COMPUTE_BLOCK, len(events)))
+            out[rows] = self._compute(raw[rows], events.take(rows))
+        return out
+
+    def _compute(self, raw: FloatArray, events: Events) -> FloatArray:
         ctx = Context(raw, events, self.category_codes)
         # Fill feature by feature into contiguous rows of the transpose: strided column
         # writes into a row-major matrix cost more than the features themselves.
@@ -463,18 +576,52 @@ class FeatureSet:
             out[j] = FEATURES[name].compute(ctx) if name in FEATURES else events.extras[name]
         return np.ascontiguousarray(out.T)
 
-    def explain(self, name: str, value: float) -> str:
+    def with_norms(self, norms: Norms) -> FeatureSet:
+        return replace(self, norms=norms)
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each feature's column."""
+        return {name: j for j, name in enumerate(self.names)}
+
+    @cached_property
+    def needs(self) -> tuple[tuple[str, ...], ...]:
+        """Per column, the inputs a single payment must have for its reason to be about it."""
+        return tuple(
+            tuple(sorted(FEATURES[name].requires & set(PER_PAYMENT_INPUTS))) if name in FEATURES else ()
+            for name in self.names
+        )
+
+    def row(self, values: FloatArray) -> Row:
+        """One payment's features (a row of `compute`'s matrix), as its reasons read them."""
+        return Row(values, self.positions, self.norms, self.label_delay_days)
+
+    def explain(self, name: str, value: float, row: Row) -> str:
+        """The feature's value in words, against a norm. `value` is a Python float: numpy's
+        scalar calls cost 30x more, per reason."""
         if name not in FEATURES:
-            return f"{name} = {value:.3g}"
-        feature = FEATURES[name]
-        if math.isnan(value):  # a Python float: numpy's scalar call costs 30x more, per reason
-            return feature.missing
+            return f"{name} = {value:.3g}" + row.compare(name, value)
         if name == "merchant_category_code" and 0 <= value < len(self.categories):
-            return f"merchant category {self.categories[int(value)]}"
-        return feature.text(value)
+            return self._category_text(self.categories[int(value)])
+        return FEATURES[name].text(value, row)
+
+    def _category_text(self, category: str) -> str:
+        payments, frauds = (0, 0) if self.norms is None else self.norms.category_frauds.get(category, (0, 0))
+        if not payments or self.norms is None:
+            return f"merchant category {category}"
+        return (
+            f"merchant category {category}, where {percent(frauds / payments)} of training payments were fraud "
+            f"(against {percent(self.norms.fraud_rate)} of all)"
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"names": list(self.names), "extras": list(self.extras), "categories": list(self.categories)}
+        return {
+            "names": list(self.names),
+            "extras": list(self.extras),
+            "categories": list(self.categories),
+            "label_delay_days": self.label_delay_days,
+            "norms": None if self.norms is None else self.norms.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureSet:
@@ -484,4 +631,6 @@ class FeatureSet:
             raise FeatureSetMismatchError(
                 f"the model uses features this version of fraudstream does not compute: {', '.join(unknown)}"
             )
-        return cls(names, extras, tuple(data.get("categories", ())))
+        delay = float(data.get("label_delay_days", DEFAULT_LABEL_DELAY_DAYS))
+        norms = Norms.from_json(data["norms"]) if data.get("norms") else None
+        return cls(names, extras, tuple(data.get("categories", ())), delay, norms)

@@ -17,6 +17,7 @@ import pandas as pd
 from fraudstream.features.definitions import FeatureSet
 from fraudstream.features.events import Events
 from fraudstream.features.kernel import run_kernel
+from fraudstream.features.layout import DAY
 from fraudstream.features.raw import N_RAW
 from fraudstream.features.state.base import FeatureState, Settle, Workspace
 from fraudstream.features.state.memory import MemoryState
@@ -39,7 +40,7 @@ class FeatureEngine:
         run_kernel(
             empty.ts_ms, empty.is_label, empty.is_label, empty.amount, empty.latitude, empty.longitude,
             empty.label_fraud, empty.labelled_ts_ms, (empty.ts_ms,) * 4, (np.empty((0, 1)),) * 4,
-            (empty.amount,) * 3, np.empty((0, N_RAW)),
+            (empty.amount,) * 3, 0, np.empty((0, N_RAW)),
         )  # fmt: skip
 
     def prepare(self, events: Events, ahead: Workspace | None = None) -> tuple[FloatMatrix, Workspace]:
@@ -61,6 +62,7 @@ class FeatureEngine:
             workspace.rows,
             workspace.states,
             events.item_keys(),
+            round(self.features.label_delay_days * DAY),
             out,
         )
         return out, workspace
@@ -114,7 +116,7 @@ def history_events(
     """
     parts = [Events.from_frame(transactions, extras)]
     if labels is not None and len(labels):
-        known = [c for c in ("customer_id", "merchant_id", "terminal_id") if c in transactions]
+        known = [c for c in ("customer_id", "merchant_id", "terminal_id", "device_id") if c in transactions]
         context = transactions[["transaction_id", "timestamp", *known]]
         parts.append(Events.from_label_frame(labels.merge(context, on="transaction_id", how="inner")))
     events = Events.concat(parts) if len(parts) > 1 else parts[0]

@@ -93,6 +93,16 @@ class Events:
         """Entity ids in the kernel's order: customer, merchant, terminal, device."""
         return self.customer, self.merchant, self.terminal, self.device
 
+    def present(self) -> dict[str, npt.NDArray[np.bool_]]:
+        """Per input a single payment may lack, which events have it."""
+        return {
+            "customer": self.customer != None,  # noqa: E711 - element-wise on an object array
+            "merchant": self.merchant != None,  # noqa: E711
+            "terminal": self.terminal != None,  # noqa: E711
+            "device": self.device != None,  # noqa: E711
+            "location": ~np.isnan(self.latitude),
+        }
+
     def event_keys(self) -> npt.NDArray[np.uint64]:
         """Idempotence keys: one per transaction id, another per label's transaction id."""
         return self._keys[0]
@@ -191,6 +201,7 @@ class Events:
                     "customer_id": [tx.customer_id for _, tx in labelled],
                     "merchant_id": [tx.merchant_id for _, tx in labelled],
                     "terminal_id": [tx.terminal_id for _, tx in labelled],
+                    "device_id": [tx.device_id for _, tx in labelled],
                 }
             )
         )
@@ -198,7 +209,7 @@ class Events:
     @classmethod
     def from_label_frame(cls, labels: pd.DataFrame) -> Events:
         """Labels (transaction_id, is_fraud, reported_at) joined with their transactions'
-        timestamp, customer_id, merchant_id and terminal_id."""
+        timestamp, customer_id, merchant_id, terminal_id and device_id (those present)."""
         n = len(labels)
 
         def column(name: str) -> ObjectArray:
@@ -214,7 +225,7 @@ class Events:
             customer=column("customer_id"),
             merchant=column("merchant_id"),
             terminal=column("terminal_id"),
-            device=np.full(n, None, dtype=object),
+            device=column("device_id"),
             label_fraud=np.asarray(labels["is_fraud"], dtype=bool),
             labelled_ts_ms=_ms(labels["timestamp"]),
             channel=np.full(n, None, dtype=object),

@@ -37,26 +37,38 @@ from fraudstream.features.layout import (
     C_R5M,
     C_R5M_SLOTS,
     C_R5M_WIDTH,
-    D_FRAUD,
+    C_RISK,
     D_LOC_COUNT,
     D_X,
     D_Y,
     D_Z,
     DAY,
-    S_FRAUD,
+    HOUR,
+    K_DAY,
+    K_DAY_SLOTS,
+    K_DAY_STRIDE,
+    K_FRAUDS,
+    K_HOUR,
+    K_HOUR_SLOTS,
+    K_HOUR_STRIDE,
+    K_LAST_FRAUD,
+    K_PAYMENTS,
+    K_REPORTS,
     S_R1D,
     S_R1D_SLOTS,
     S_R1D_STRIDE,
     S_R1H,
     S_R1H_SLOTS,
     S_R1H_STRIDE,
+    S_RISK,
     V_CUSTOMERS,
     V_CUSTOMERS_SLOTS,
+    V_RISK,
 )
 from fraudstream.features.raw import (
+    MATURED_WINDOWS,
     R_C_DISTINCT_DEVICES,
     R_C_DISTINCT_MERCHANTS,
-    R_C_FRAUD,
     R_C_HAS_HISTORY,
     R_C_LOC_COUNT,
     R_C_NEW_DEVICE,
@@ -64,10 +76,14 @@ from fraudstream.features.raw import (
     R_C_PREV_KM,
     R_C_PREV_LOC_SECONDS,
     R_C_PREV_SECONDS,
+    R_C_RISK,
     R_C_WINDOWS,
     R_M,
+    R_M_RISK,
     R_T,
+    R_T_RISK,
     R_V,
+    R_V_RISK,
 )
 
 __all__ = ["run_kernel"]
@@ -75,6 +91,9 @@ __all__ = ["run_kernel"]
 EARTH_RADIUS_KM = 6371.0088
 NEW_ITEM_HORIZON = 30 * DAY
 AMOUNT_STRIDE = 1 + AMOUNT_STATS
+#: The latest known fraud is reported only within the daily risk ring's span.
+RISK_HORIZON = K_DAY_SLOTS * DAY
+MATURED_DAYS = tuple(days for _, days in MATURED_WINDOWS)
 
 FloatMatrix = npt.NDArray[np.float64]
 
@@ -237,7 +256,6 @@ def _customer_read(c, row, t, lat, lon, merchant_key, device_key, out, i):
         out[i, R_C_LOC_COUNT + target] = _ring_sum(
             c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, q
         )
-    out[i, R_C_FRAUD] = _ring_sum(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, D_FRAUD)
 
     out[i, R_C_DISTINCT_MERCHANTS] = _table_count(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, t - DAY)
     if not math.isnan(merchant_key):
@@ -281,7 +299,6 @@ def _shop_read(s, row, t, out, i, o):
     for j, k in ((0, 7), (1, S_R1D_SLOTS)):
         out[i, o + 2 + 2 * j] = _ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 1)
         out[i, o + 3 + 2 * j] = _ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 2)
-        out[i, o + 6 + j] = _ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, S_FRAUD)
 
 
 @njit(cache=True)
@@ -296,43 +313,117 @@ def _shop_fold(s, row, t, amount):
             s[row, slot + 2] += amount
 
 
+# -- risk blocks: what confirmed fraud says about an entity ------------------------
+
+
+@njit(cache=True)
+def _risk_read(state, row, base, t, delay, out, i, o):
+    """Matured windows (ending at t - delay), frauds known among the last 7 days' payments,
+    fraud reports of 24 h and 7 d, days since the latest fraud. The nested windows are
+    summed in one pass, newest bucket first, as separate sums over each would."""
+    day = base + K_DAY
+    newest = (t - delay) // DAY
+    payments = 0.0
+    frauds = 0.0
+    w = 0
+    for j in range(MATURED_DAYS[-1]):
+        tag = newest - j
+        s = day + (tag % K_DAY_SLOTS) * K_DAY_STRIDE
+        if state[row, s] == tag:
+            payments += state[row, s + K_PAYMENTS]
+            frauds += state[row, s + K_FRAUDS]
+        if j + 1 == MATURED_DAYS[w]:
+            out[i, o + 2 * w] = payments
+            out[i, o + 2 * w + 1] = frauds
+            w += 1
+    o += 2 * len(MATURED_DAYS)
+    today = t // DAY
+    known = 0.0
+    reports = 0.0
+    for j in range(7):
+        tag = today - j
+        s = day + (tag % K_DAY_SLOTS) * K_DAY_STRIDE
+        if state[row, s] == tag:
+            known += state[row, s + K_FRAUDS]
+            reports += state[row, s + K_REPORTS]
+    out[i, o] = known
+    out[i, o + 1] = _ring_sum(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, t, K_HOUR_SLOTS, 1)
+    out[i, o + 2] = reports
+    last = state[row, base + K_LAST_FRAUD]
+    if last <= t and t - last <= RISK_HORIZON:
+        out[i, o + 3] = (t - last) / DAY
+
+
+@njit(cache=True)
+def _risk_fold_payment(state, row, base, t):
+    s = _claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, t)
+    if s >= 0:
+        state[row, s + K_PAYMENTS] += 1.0
+
+
+@njit(cache=True)
+def _risk_fold_fraud(state, row, base, reported, paid):
+    """A fraud reported at `reported` on a payment made at `paid`: counted among that
+    day's payments (if the ring still holds it), as a report, and as the latest fraud."""
+    _label_fold(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, paid, K_FRAUDS)
+    s = _claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, reported)
+    if s >= 0:
+        state[row, s + K_REPORTS] += 1.0
+    s = _claim(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, reported)
+    if s >= 0:
+        state[row, s + 1] += 1.0
+    if not (state[row, base + K_LAST_FRAUD] >= paid):  # none yet (NaN), or older
+        state[row, base + K_LAST_FRAUD] = paid
+
+
 @njit(cache=True)
 def _kernel(
     ts, is_label, fold, amount, lat, lon, label_fraud, labelled_ts,
     c_row, c_state, m_row, m_state, t_row, t_state, v_row, v_state,
-    merchant_key, device_key, customer_key, out,
+    merchant_key, device_key, customer_key, delay, out,
 ):  # fmt: skip
     for i in range(ts.shape[0]):
         t = ts[i]
         if is_label[i]:
             if fold[i] and label_fraud[i]:
-                tx_t = labelled_ts[i]
+                paid = labelled_ts[i]
                 if c_row[i] >= 0:
-                    _label_fold(c_state, c_row[i], C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, DAY, tx_t, D_FRAUD)
+                    _risk_fold_fraud(c_state, c_row[i], C_RISK, t, paid)
                 if m_row[i] >= 0:
-                    _label_fold(m_state, m_row[i], S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, tx_t, S_FRAUD)
+                    _risk_fold_fraud(m_state, m_row[i], S_RISK, t, paid)
                 if t_row[i] >= 0:
-                    _label_fold(t_state, t_row[i], S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, tx_t, S_FRAUD)
+                    _risk_fold_fraud(t_state, t_row[i], S_RISK, t, paid)
+                if v_row[i] >= 0:
+                    _risk_fold_fraud(v_state, v_row[i], V_RISK, t, paid)
             continue
         if c_row[i] >= 0:
             _customer_read(c_state, c_row[i], t, lat[i], lon[i], merchant_key[i], device_key[i], out, i)
+            _risk_read(c_state, c_row[i], C_RISK, t, delay, out, i, R_C_RISK)
         if m_row[i] >= 0:
             _shop_read(m_state, m_row[i], t, out, i, R_M)
+            _risk_read(m_state, m_row[i], S_RISK, t, delay, out, i, R_M_RISK)
         if t_row[i] >= 0:
             _shop_read(t_state, t_row[i], t, out, i, R_T)
+            _risk_read(t_state, t_row[i], S_RISK, t, delay, out, i, R_T_RISK)
         if v_row[i] >= 0:
             out[i, R_V] = _table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - DAY)
             out[i, R_V + 1] = _table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - 7 * DAY)
+            _risk_read(v_state, v_row[i], V_RISK, t, delay, out, i, R_V_RISK)
         if not fold[i]:
             continue
         if c_row[i] >= 0:
             _customer_fold(c_state, c_row[i], t, amount[i], lat[i], lon[i], merchant_key[i], device_key[i])
+            _risk_fold_payment(c_state, c_row[i], C_RISK, t)
         if m_row[i] >= 0:
             _shop_fold(m_state, m_row[i], t, amount[i])
+            _risk_fold_payment(m_state, m_row[i], S_RISK, t)
         if t_row[i] >= 0:
             _shop_fold(t_state, t_row[i], t, amount[i])
-        if v_row[i] >= 0 and not math.isnan(customer_key[i]):
-            _table_touch(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, customer_key[i], t)
+            _risk_fold_payment(t_state, t_row[i], S_RISK, t)
+        if v_row[i] >= 0:
+            if not math.isnan(customer_key[i]):
+                _table_touch(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, customer_key[i], t)
+            _risk_fold_payment(v_state, v_row[i], V_RISK, t)
 
 
 def run_kernel(
@@ -347,15 +438,17 @@ def run_kernel(
     rows: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
     states: tuple[FloatMatrix, FloatMatrix, FloatMatrix, FloatMatrix],
     keys: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    delay_ms: int,
     out: FloatMatrix,
 ) -> None:
     """Process events in order: read raw aggregates into `out` (NaN-filled), then fold.
 
     `rows` and `states` are (customer, merchant, terminal, device); row -1 = no entity.
     `keys` are the (merchant, device, customer) item keys for the tables (NaN = none).
+    `delay_ms`: the label delay; matured windows end that long before each transaction.
     """
     _kernel(
         ts, is_label, fold, amount, lat, lon, label_fraud, labelled_ts,
         rows[0], states[0], rows[1], states[1], rows[2], states[2], rows[3], states[3],
-        keys[0], keys[1], keys[2], out,
+        keys[0], keys[1], keys[2], np.int64(delay_ms), out,
     )  # fmt: skip

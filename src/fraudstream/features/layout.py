@@ -16,6 +16,12 @@ whatever the length of the history.
 Tables. ``k`` (item key, last seen ms) pairs holding the ``k`` most recently seen
 items; distinct counts over a window count entries seen at or after ``t - window`` and
 so are exact up to ``k`` (then they saturate at ``k``).
+
+Risk block. Every kind of row ends with the same block about confirmed fraud: a daily
+ring of [payments, frauds among them known so far, fraud reports that day], an hourly
+ring of fraud reports, and the time of the latest payment known to be fraud. The daily
+ring is long enough for a 30-day window ending ``MAX_LABEL_DELAY_DAYS`` before now:
+windows over the matured past, whose labels are (mostly) in.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import numpy.typing as npt
 __all__ = [
     "CUSTOMER_WIDTH",
     "DEVICE_WIDTH",
+    "LAYOUT_VERSION",
+    "MAX_LABEL_DELAY_DAYS",
     "SHOP_WIDTH",
     "SPECS",
     "Ring",
@@ -40,6 +48,27 @@ __all__ = [
 MINUTE: Final = 60_000
 HOUR: Final = 3_600_000
 DAY: Final = 86_400_000
+
+#: Changes whenever a row's layout does: stored rows of another layout are not read.
+LAYOUT_VERSION: Final = 2
+
+# -- risk block, the same at the end of every row -----------------------------------
+# daily ring: slot = [tag, payments, frauds among them known so far, fraud reports that day]
+K_DAY: Final = 0
+K_DAY_SLOTS: Final = 64
+K_DAY_STRIDE: Final = 4
+K_PAYMENTS: Final = 1
+K_FRAUDS: Final = 2
+K_REPORTS: Final = 3
+# hourly ring of fraud reports: slot = [tag, reports]
+K_HOUR: Final = K_DAY + K_DAY_SLOTS * K_DAY_STRIDE
+K_HOUR_SLOTS: Final = 24
+K_HOUR_STRIDE: Final = 2
+# time (ms) of the latest payment known to be fraud, NaN before the first
+K_LAST_FRAUD: Final = K_HOUR + K_HOUR_SLOTS * K_HOUR_STRIDE
+RISK_WIDTH: Final = K_LAST_FRAUD + 1
+#: The longest label delay whose 30-day matured window the daily ring still holds.
+MAX_LABEL_DELAY_DAYS: Final = K_DAY_SLOTS - 30
 
 # -- customer row -------------------------------------------------------------------
 # header
@@ -56,38 +85,39 @@ C_R5M_WIDTH: Final = 5 * MINUTE
 C_R1H: Final = C_R5M + C_R5M_SLOTS * (1 + AMOUNT_STATS)
 C_R1H_SLOTS: Final = 24
 C_R1H_WIDTH: Final = HOUR
-# daily ring: amounts, then located count and unit-vector sums (usual location), known fraud
+# daily ring: amounts, then located count and unit-vector sums (usual location)
 C_R1D: Final = C_R1H + C_R1H_SLOTS * (1 + AMOUNT_STATS)
 C_R1D_SLOTS: Final = 30
 C_R1D_WIDTH: Final = DAY
-C_R1D_STRIDE: Final = 1 + AMOUNT_STATS + 5
+C_R1D_STRIDE: Final = 1 + AMOUNT_STATS + 4
 D_LOC_COUNT: Final = 1 + AMOUNT_STATS
 D_X: Final = D_LOC_COUNT + 1
 D_Y: Final = D_LOC_COUNT + 2
 D_Z: Final = D_LOC_COUNT + 3
-D_FRAUD: Final = D_LOC_COUNT + 4
 # tables of recently used merchants and devices: slot = [key, last seen ms]
 C_MERCHANTS: Final = C_R1D + C_R1D_SLOTS * C_R1D_STRIDE
 C_MERCHANTS_SLOTS: Final = 40
 C_DEVICES: Final = C_MERCHANTS + 2 * C_MERCHANTS_SLOTS
 C_DEVICES_SLOTS: Final = 16
-CUSTOMER_WIDTH: Final = C_DEVICES + 2 * C_DEVICES_SLOTS
+C_RISK: Final = C_DEVICES + 2 * C_DEVICES_SLOTS
+CUSTOMER_WIDTH: Final = C_RISK + RISK_WIDTH
 
 # -- merchant / terminal row ("shop") -----------------------------------------------
-# hourly ring: slot = [tag, count, sum]; daily ring: slot = [tag, count, sum, known fraud]
+# hourly and daily rings: slot = [tag, count, sum]
 S_R1H: Final = 0
 S_R1H_SLOTS: Final = 24
 S_R1H_STRIDE: Final = 3
 S_R1D: Final = S_R1H + S_R1H_SLOTS * S_R1H_STRIDE
 S_R1D_SLOTS: Final = 30
-S_R1D_STRIDE: Final = 4
-S_FRAUD: Final = 3
-SHOP_WIDTH: Final = S_R1D + S_R1D_SLOTS * S_R1D_STRIDE
+S_R1D_STRIDE: Final = 3
+S_RISK: Final = S_R1D + S_R1D_SLOTS * S_R1D_STRIDE
+SHOP_WIDTH: Final = S_RISK + RISK_WIDTH
 
 # -- device row ---------------------------------------------------------------------
 V_CUSTOMERS: Final = 0
 V_CUSTOMERS_SLOTS: Final = 32
-DEVICE_WIDTH: Final = 2 * V_CUSTOMERS_SLOTS
+V_RISK: Final = 2 * V_CUSTOMERS_SLOTS
+DEVICE_WIDTH: Final = V_RISK + RISK_WIDTH
 
 
 def _template(width: int, nan_at: list[int]) -> npt.NDArray[np.float64]:
@@ -102,6 +132,14 @@ def _ring_tags(start: int, slots: int, stride: int) -> list[int]:
 
 def _table_cells(start: int, slots: int) -> list[int]:
     return list(range(start, start + 2 * slots))
+
+
+def _risk_nans(start: int) -> list[int]:
+    return [
+        *_ring_tags(start + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE),
+        *_ring_tags(start + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE),
+        start + K_LAST_FRAUD,
+    ]
 
 
 # Empty rows: NaN in "last" fields, ring tags and table cells (NaN never equals a tag,
@@ -119,13 +157,16 @@ _EMPTY = {
             *_ring_tags(C_R1D, C_R1D_SLOTS, C_R1D_STRIDE),
             *_table_cells(C_MERCHANTS, C_MERCHANTS_SLOTS),
             *_table_cells(C_DEVICES, C_DEVICES_SLOTS),
+            *_risk_nans(C_RISK),
         ],
     ),
     "shop": _template(
         SHOP_WIDTH,
-        _ring_tags(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE) + _ring_tags(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE),
+        _ring_tags(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE)
+        + _ring_tags(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE)
+        + _risk_nans(S_RISK),
     ),
-    "device": _template(DEVICE_WIDTH, _table_cells(V_CUSTOMERS, V_CUSTOMERS_SLOTS)),
+    "device": _template(DEVICE_WIDTH, _table_cells(V_CUSTOMERS, V_CUSTOMERS_SLOTS) + _risk_nans(V_RISK)),
 }
 
 
@@ -164,6 +205,16 @@ class RowSpec:
 
 AMOUNT_MAX_CELL: Final = 4  # [tag, count, sum, sum of squares, max]
 
+
+def _risk_rings(start: int) -> tuple[Ring, ...]:
+    # The latest fraud's time merges as a one-slot ring of its tag alone: the newest wins.
+    return (
+        Ring(start + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, -1),
+        Ring(start + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, -1),
+        Ring(start + K_LAST_FRAUD, 1, 1, -1),
+    )
+
+
 SPECS: Final = {
     "customer": RowSpec(
         CUSTOMER_WIDTH,
@@ -172,14 +223,19 @@ SPECS: Final = {
             Ring(C_R5M, C_R5M_SLOTS, 1 + AMOUNT_STATS, AMOUNT_MAX_CELL),
             Ring(C_R1H, C_R1H_SLOTS, 1 + AMOUNT_STATS, AMOUNT_MAX_CELL),
             Ring(C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, AMOUNT_MAX_CELL),
+            *_risk_rings(C_RISK),
         ),
         (Table(C_MERCHANTS, C_MERCHANTS_SLOTS), Table(C_DEVICES, C_DEVICES_SLOTS)),
     ),
     "shop": RowSpec(
         SHOP_WIDTH,
         False,
-        (Ring(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, -1), Ring(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, -1)),
+        (
+            Ring(S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, -1),
+            Ring(S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, -1),
+            *_risk_rings(S_RISK),
+        ),
         (),
     ),
-    "device": RowSpec(DEVICE_WIDTH, False, (), (Table(V_CUSTOMERS, V_CUSTOMERS_SLOTS),)),
+    "device": RowSpec(DEVICE_WIDTH, False, _risk_rings(V_RISK), (Table(V_CUSTOMERS, V_CUSTOMERS_SLOTS),)),
 }

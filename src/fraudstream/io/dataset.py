@@ -13,17 +13,29 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
 
-from fraudstream.features.definitions import INPUTS
+from fraudstream.features.definitions import DEFAULT_LABEL_DELAY_DAYS, INPUTS
+from fraudstream.features.layout import MAX_LABEL_DELAY_DAYS
 from fraudstream.io.files import read_frame
 from fraudstream.schema import Channel
 
-__all__ = ["PRESETS", "BadDataError", "Dataset", "Preset", "load_dataset", "parse_mapping"]
+__all__ = [
+    "LABEL_DELAY_QUANTILE",
+    "PRESETS",
+    "BadDataError",
+    "Dataset",
+    "LabelDelay",
+    "Preset",
+    "estimate_label_delay",
+    "load_dataset",
+    "parse_mapping",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +61,8 @@ TRANSACTION_FIELDS: Final = (
 LABEL_FIELDS: Final = ("is_fraud", "reported_at", "scenario")
 CANONICAL: Final = TRANSACTION_FIELDS + LABEL_FIELDS
 _ID_FIELDS: Final = ("transaction_id", "customer_id", "merchant_id", "terminal_id", "device_id")
+#: The label delay is the time by which this share of the fraud labels was reported.
+LABEL_DELAY_QUANTILE: Final = 0.9
 _TRUE: Final = {"1", "true", "t", "yes", "y", "fraud"}
 _FALSE: Final = {"0", "false", "f", "no", "n", "legit", "legitimate", ""}
 
@@ -82,6 +96,43 @@ PRESETS: Final = {
 }
 
 
+@dataclass(frozen=True)
+class LabelDelay:
+    """How long after a payment its fraud label is taken to be known, and where that comes from."""
+
+    days: float
+    source: str
+
+    def describe(self) -> str:
+        return f"label delay {self.days:.2f} days ({self.source})"
+
+
+def estimate_label_delay(transactions: pd.DataFrame, labels: pd.DataFrame | None) -> LabelDelay:
+    """The delay by which `LABEL_DELAY_QUANTILE` of the fraud labels were reported.
+
+    Capped at what the feature state can look back over; the default when no fraud
+    label says when it was reported.
+    """
+    frauds = None if labels is None else labels.loc[labels["is_fraud"].astype(bool), ["transaction_id", "reported_at"]]
+    if frauds is None or frauds.empty:
+        return LabelDelay(DEFAULT_LABEL_DELAY_DAYS, "no fraud labels: the default")
+    paid = transactions.drop_duplicates("transaction_id").set_index("transaction_id")["timestamp"]
+    joined = frauds[frauds["transaction_id"].isin(paid.index)]
+    delays = (
+        pd.to_datetime(joined["reported_at"], utc=True).to_numpy()
+        - pd.to_datetime(paid.loc[joined["transaction_id"]], utc=True).to_numpy()
+    ) / pd.Timedelta(days=1)
+    delays = np.maximum(np.asarray(delays, dtype=float), 0.0)
+    if not len(delays):
+        return LabelDelay(DEFAULT_LABEL_DELAY_DAYS, "no fraud labels: the default")
+    days = round(float(np.quantile(delays, LABEL_DELAY_QUANTILE)), 3)
+    source = f"{LABEL_DELAY_QUANTILE:.0%} of {len(delays):,} fraud labels were reported by then"
+    if days > MAX_LABEL_DELAY_DAYS:
+        source += f"; capped from {days:.1f} days to the {MAX_LABEL_DELAY_DAYS} the feature state looks back over"
+        days = float(MAX_LABEL_DELAY_DAYS)
+    return LabelDelay(days, source)
+
+
 @dataclass
 class Dataset:
     """A history in canonical columns, its labels, and what inputs it provides."""
@@ -93,6 +144,20 @@ class Dataset:
     skipped_rows: int = 0
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The label delay the user gave (else it is estimated from the labels).
+    label_delay_days: float | None = None
+
+    @cached_property
+    def label_delay(self) -> LabelDelay:
+        """The delay the label-maturity features use: as given, or estimated from the labels."""
+        if self.label_delay_days is not None:
+            if not 0 <= self.label_delay_days <= MAX_LABEL_DELAY_DAYS:
+                raise BadDataError(
+                    f"--label-delay-days {self.label_delay_days:g}: the feature state looks back "
+                    f"over at most {MAX_LABEL_DELAY_DAYS} days"
+                )
+            return LabelDelay(self.label_delay_days, "given")
+        return estimate_label_delay(self.transactions, self.labels)
 
     @property
     def is_fraud(self) -> np.ndarray:
@@ -225,10 +290,16 @@ def load_dataset(
     extras: Sequence[str] = (),
     time_unit: TimeUnit = "auto",
     start: datetime | None = None,
-    label_delay_days: float = 7.0,
+    label_delay_days: float | None = None,
     on_error: OnError = "raise",
 ) -> Dataset:
-    """Read a history (CSV or Parquet) into canonical columns, with its labels if any."""
+    """Read a history (CSV or Parquet) into canonical columns, with its labels if any.
+
+    `label_delay_days`: when labels carry no reported_at, they are known this long after
+    the payment (default 7); it is also the label-maturity features' delay, which is
+    otherwise estimated from the labels (`Dataset.label_delay`).
+    """
+    synthetic_delay = DEFAULT_LABEL_DELAY_DAYS if label_delay_days is None else label_delay_days
     chosen = PRESETS.get(preset) if preset else None
     if preset and chosen is None:
         raise BadDataError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -279,7 +350,7 @@ def load_dataset(
         reported = (
             _parse_time(raw[columns["reported_at"]], "auto", None, columns["reported_at"], rows)
             if "reported_at" in columns
-            else out["timestamp"] + pd.Timedelta(days=label_delay_days)
+            else out["timestamp"] + pd.Timedelta(days=synthetic_delay)
         )
         labels = pd.DataFrame({"transaction_id": out["transaction_id"], "is_fraud": is_fraud, "reported_at": reported})
         if "scenario" in columns:
@@ -294,7 +365,7 @@ def load_dataset(
             log.warning(note)
     out = out.reset_index(drop=True)
     if labels_path is not None:
-        labels = _load_labels(labels_path, out, label_delay_days)
+        labels = _load_labels(labels_path, out, synthetic_delay)
     elif labels is not None:
         labels = labels.reset_index(drop=True)
         labels = labels[labels["is_fraud"]].reset_index(drop=True)  # fraud only: the rest are legitimate
@@ -310,6 +381,7 @@ def load_dataset(
         skipped_rows=int(rows.bad.sum()),
         source=str(path),
         notes=notes,
+        label_delay_days=label_delay_days,
     )
 
 

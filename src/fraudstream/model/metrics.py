@@ -11,7 +11,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudstream.model.thresholds import Thresholds
 
-__all__ = ["classification_metrics", "precision_at_k_per_day", "recall_by_scenario"]
+__all__ = [
+    "classification_metrics",
+    "fraud_reported_before",
+    "precision_at_k_per_day",
+    "precision_at_k_transactions_per_day",
+    "recall_by_scenario",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,21 +55,32 @@ def precision_at_k_per_day(
     timestamps: pd.Series,
     customers: pd.Series | None,
     k: int = 100,
+    known_since: pd.Series | None = None,
 ) -> float:
-    """Mean over days of the precision of the day's k highest-scored customers.
+    """Mean over days of the precision of the day's k highest-scored customers, as an
+    analyst team alerts on them.
 
-    A customer's daily score is their highest score that day, and they count as a
-    fraud case if any of their payments that day was fraud. Without customer ids the
-    ranking is over transactions. Days with fewer than k candidates use them all.
+    A customer's daily score is their highest score that day, and they count as a fraud
+    case if any of their payments that day was fraud. Customers already known to be
+    compromised that day (`known_since`, per row: when the first fraud label of the
+    customer was reported; NaT if never) are left out: their card is blocked, nobody
+    alerts on it again. Without customer ids the ranking is over transactions. Days with
+    fewer than k candidates use them all.
     """
+    if customers is None:
+        return precision_at_k_transactions_per_day(y, scores, timestamps, k)
+    day = pd.to_datetime(timestamps, utc=True).dt.floor("D")
     frame = pd.DataFrame(
         {
-            "day": pd.to_datetime(timestamps, utc=True).dt.floor("D").to_numpy(),
-            "who": customers.to_numpy() if customers is not None else np.arange(len(y)),
+            "day": day.to_numpy(),
+            "who": customers.to_numpy(),
             "score": scores,
             "fraud": np.asarray(y, dtype=bool),
         }
     )
+    if known_since is not None:
+        known = pd.to_datetime(known_since, utc=True).to_numpy()
+        frame = frame[~(known < day.to_numpy())]  # NaT compares False: kept
     frame["who"] = frame["who"].fillna("?")
     daily = frame.groupby(["day", "who"], sort=False).agg(score=("score", "max"), fraud=("fraud", "max"))
     top = daily.sort_values("score", ascending=False).groupby(level="day").head(k)
@@ -71,18 +88,74 @@ def precision_at_k_per_day(
     return float(per_day.mean()) if len(per_day) else float("nan")
 
 
+def precision_at_k_transactions_per_day(
+    y: npt.NDArray[np.bool_], scores: FloatArray, timestamps: pd.Series, k: int = 100
+) -> float:
+    """Mean over days of the precision of the day's k highest-scored transactions."""
+    frame = pd.DataFrame(
+        {
+            "day": pd.to_datetime(timestamps, utc=True).dt.floor("D").to_numpy(),
+            "score": scores,
+            "fraud": np.asarray(y, dtype=bool),
+        }
+    )
+    top = frame.sort_values("score", ascending=False).groupby("day", sort=False).head(k)
+    per_day = top.groupby("day")["fraud"].mean()
+    return float(per_day.mean()) if len(per_day) else float("nan")
+
+
+def fraud_reported_before(
+    rows: pd.DataFrame, reports: pd.DataFrame, entity: str, horizon: pd.Timedelta
+) -> npt.NDArray[np.bool_]:
+    """For each row (`entity`, `timestamp`): was a fraud on the same entity reported
+    before it, on a payment made at most `horizon` before it?
+
+    `reports`: fraud labels with their payment's `entity`, `timestamp` and `reported_at`.
+    """
+    out = np.zeros(len(rows), dtype=bool)
+    mine = rows[[entity, "timestamp"]].reset_index(drop=True).dropna(subset=[entity])
+    if mine.empty or reports.empty:
+        return out
+    pairs = mine.reset_index().merge(
+        reports[[entity, "timestamp", "reported_at"]].rename(columns={"timestamp": "paid_at"}), on=entity
+    )
+    hit = (pairs["reported_at"] < pairs["timestamp"]) & (pairs["paid_at"] >= pairs["timestamp"] - horizon)
+    out[pairs.loc[hit, "index"].unique()] = True
+    return out
+
+
 def recall_by_scenario(
-    y: npt.NDArray[np.bool_], scores: FloatArray, scenario: pd.Series, thresholds: Thresholds
-) -> dict[str, dict[str, float]]:
-    """For each fraud scenario: how many test frauds, and the share reviewed or declined."""
-    out: dict[str, dict[str, float]] = {}
+    y: npt.NDArray[np.bool_],
+    scores: FloatArray,
+    scenario: pd.Series,
+    thresholds: Thresholds,
+    after_report: dict[str, dict[str, npt.NDArray[np.bool_]]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """For each fraud scenario: how many test frauds, and the share reviewed or declined.
+
+    `after_report`: per entity kind and scenario, which rows came after a fraud of that
+    scenario on their entity was reported (see `fraud_reported_before`); the scenario
+    then also says what share of its frauds did, and the recall on those (what a
+    label-aware system can catch).
+    """
+    out: dict[str, dict[str, Any]] = {}
     fraud = np.asarray(y, dtype=bool)
     names = scenario.fillna("unknown").to_numpy()
     for name in sorted(set(names[fraud])):
         mask = fraud & (names == name)
-        out[str(name)] = {
+        row: dict[str, Any] = {
             "frauds": int(mask.sum()),
             "recall": float((scores[mask] >= thresholds.review).mean()),
             "decline_recall": float((scores[mask] >= thresholds.decline).mean()),
         }
+        for entity, by_scenario in (after_report or {}).items():
+            if name not in by_scenario:
+                continue
+            later = mask & by_scenario[name]
+            row[f"after_{entity}_report"] = {
+                "frauds": int(later.sum()),
+                "share": float(later.sum() / mask.sum()),
+                "recall": float((scores[later] >= thresholds.review).mean()) if later.any() else float("nan"),
+            }
+        out[str(name)] = row
     return out

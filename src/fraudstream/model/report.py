@@ -104,7 +104,12 @@ def write_report(ev: Evaluation, directory: Path) -> Path:
         f"| decline threshold | {m['decline_threshold']:.4f} |",
         f"| precision / recall at decline | {m['decline_precision']:.3f} / {m['decline_recall']:.3f} |",
         f"| precision of the top {m['k']} {m['ranked_by']}s per day | {m['precision_at_k_per_day']:.3f} |",
+        f"| precision of the top {m['k']} transactions per day | {m['precision_at_k_transactions_per_day']:.3f} |",
+        f"| frauds in test | {m['n_frauds_test']:,} |",
         f"| fraud rate train / test | {m['fraud_rate_train']:.3%} / {m['fraud_rate_test']:.3%} |",
+        f"| trees (best validation AP) / label delay | {m['trees']:,} / {m['label_delay_days']:.2f} days |",
+        "",
+        *[f"**Warning:** {w}" for w in m["warnings"]],
         "",
         "Windows: " + ", ".join(f"{k} {v}" for k, v in split.items() if k != "method"),
         "",
@@ -113,11 +118,17 @@ def write_report(ev: Evaluation, directory: Path) -> Path:
         lines += [
             "## Recall by fraud scenario",
             "",
-            "| scenario | frauds | recall (review) | recall (decline) |",
-            "|---|---|---|---|",
+            "| scenario | frauds | recall (review) | recall (decline) | after one was reported at the terminal |",
+            "|---|---|---|---|---|",
         ]
         for name, row in m["recall_by_scenario"].items():
-            lines.append(f"| {name} | {row['frauds']:,} | {row['recall']:.3f} | {row['decline_recall']:.3f} |")
+            after = row.get("after_terminal_report")
+            later = "-" if not after else f"{after['frauds']:,} ({after['share']:.0%})"
+            if after and after["frauds"]:
+                later += f", recall {after['recall']:.3f}"
+            lines.append(
+                f"| {name} | {row['frauds']:,} | {row['recall']:.3f} | {row['decline_recall']:.3f} | {later} |"
+            )
         lines.append("")
     for title, image in images.items():
         lines += [f"## {title}", "", f"![{title}]({image})", ""]

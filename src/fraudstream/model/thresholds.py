@@ -72,6 +72,20 @@ def _cost_grid(
     return best[1], best[2], best[0]
 
 
+def _separate(review: float, decline: float, scores: FloatArray) -> tuple[float, bool]:
+    """A decline threshold strictly above `review`: `decline` if it is, else the fallback.
+
+    The fallback declines the upper half of the validation alerts: the median of the
+    scores above the review threshold (or, if none is, the next float above it).
+    """
+    if decline > review:
+        return decline, False
+    above = scores[scores > review]
+    if len(above):
+        return float(np.median(above)), True
+    return float(np.nextafter(np.float32(review), np.float32(np.inf))), True
+
+
 def choose_thresholds(
     y: npt.NDArray[np.bool_],
     scores: FloatArray,
@@ -84,8 +98,12 @@ def choose_thresholds(
     """Thresholds from validation scores.
 
     fbeta: review where F-beta (default beta = 2: recall weighs more) is best; decline
-    where F-0.5 (precision weighs more) is best, never below review.
+    where F-0.5 (precision weighs more) is best.
     cost: the pair with the lowest expected cost (see `_cost_grid`).
+
+    Decline is always strictly above review: where the method puts them together, the
+    decline threshold falls back to the median validation score above review (see
+    `_separate`), and `detail["decline_fallback"]` says so.
     """
     y = np.asarray(y, dtype=bool)
     if y.sum() == 0 or y.all():
@@ -93,14 +111,12 @@ def choose_thresholds(
     if method == "fbeta":
         review, f_review = _best_fbeta(y, scores, beta)
         decline, f_decline = _best_fbeta(y, scores, 0.5)
-        decline = max(decline, review)
-        return Thresholds(
-            review, decline, "fbeta", {"beta": beta, "f_beta_review": f_review, "f_0.5_decline": f_decline}
-        )
-    review, decline, cost = _cost_grid(y, scores, amounts, review_cost, decline_cost)
-    return Thresholds(
-        review,
-        decline,
-        "cost",
-        {"review_cost": review_cost, "decline_cost": decline_cost, "expected_cost": cost},
-    )
+        decline, fallback = _separate(review, decline, scores)
+        detail = {"beta": beta, "f_beta_review": f_review, "f_0.5_decline": f_decline}
+    else:
+        review, decline, cost = _cost_grid(y, scores, amounts, review_cost, decline_cost)
+        decline, fallback = _separate(review, decline, scores)
+        detail = {"review_cost": review_cost, "decline_cost": decline_cost, "expected_cost": cost}
+    if fallback:
+        detail["decline_fallback"] = 1.0
+    return Thresholds(review, decline, method, detail)

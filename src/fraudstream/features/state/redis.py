@@ -26,8 +26,9 @@ on every write.
   sent without them can only be replaced; if somebody wrote it meanwhile, the script
   applies nothing and names the rows, and the merge goes again with every row's.
 
-Rows expire after `entity_ttl` without writes (longer than the longest window), and
-idempotence keys after `dedup_ttl` (how long a redelivery can come late).
+Rows expire after `entity_ttl` without writes (longer than the longest ring), and
+idempotence keys after `dedup_ttl` (how long a redelivery can come late). Keys carry
+the row layout's version: rows of an older layout are never read, and expire.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import numpy.typing as npt
 import redis
 
 from fraudstream.features.events import Events
-from fraudstream.features.layout import DAY, SPECS, RowSpec, empty_rows
+from fraudstream.features.layout import DAY, K_DAY_SLOTS, LAYOUT_VERSION, SPECS, RowSpec, empty_rows
 from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Settle, Workspace, first_occurrences, settled
 
 __all__ = ["RedisState"]
@@ -289,14 +290,14 @@ class RedisState(FeatureState):
         client: redis.Redis | str,
         prefix: str = "fs",
         dedup_ttl_s: float = 7 * 86_400,
-        entity_ttl_s: float = 35 * 86_400,
+        entity_ttl_s: float = (K_DAY_SLOTS + 6) * 86_400,
     ) -> None:
         self.client = redis.Redis.from_url(client) if isinstance(client, str) else client
         self.prefix = prefix
         self.dedup_ttl_ms = int(dedup_ttl_s * 1000)
         self.entity_ttl_ms = int(entity_ttl_s * 1000)
-        if self.entity_ttl_ms < 31 * DAY:
-            raise ValueError("entity_ttl_s must outlast the longest window (30 days)")
+        if self.entity_ttl_ms <= K_DAY_SLOTS * DAY:
+            raise ValueError(f"entity_ttl_s must outlast the longest ring ({K_DAY_SLOTS} days)")
         self._sha = self.client.script_load(MERGE)
         self._channel = _MergeChannel(self.client, lambda: self.client.script_load(MERGE))
         self._templates = [
@@ -304,7 +305,7 @@ class RedisState(FeatureState):
         ]
 
     def _key(self, kind: str, entity: str) -> bytes:
-        return f"{self.prefix}:{kind}:{entity}".encode()
+        return f"{self.prefix}:{kind}{LAYOUT_VERSION}:{entity}".encode()
 
     def _seen_key(self, key: int) -> bytes:
         return f"{self.prefix}:seen:{key:016x}".encode()
