@@ -22,7 +22,9 @@ keeping up with 2k events/s (what the latency depends on), 1 the HTTP API's sing
 transaction. Per event, the small batches pay a batch's fixed costs over fewer events.
 
 With --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree`), the same
-count for that code, on the same inputs, and the ratio.
+count for that code, on the same inputs, and the ratio; the baseline scores with the
+model its own checkout's benchmarks trained (DIR/../bench/.cache/model, or
+--baseline-model), since a model is trained for the features of its code.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _inputs(n: int) -> Path:
     return INPUTS
 
 
-def _count(src: Path | None, batches: int, batch_size: int) -> dict[str, Any]:
+def _count(src: Path | None, model: Path, batches: int, batch_size: int) -> dict[str, Any]:
     """Run the decision loop under callgrind with `src` on the path; instructions per event."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
@@ -62,6 +64,7 @@ def _count(src: Path | None, batches: int, batch_size: int) -> dict[str, Any]:
         command = [
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             sys.executable, __file__, "--child", "--batches", str(batches), "--batch-sizes", str(batch_size),
+            "--model", str(model),
         ]  # fmt: skip
         started = time.perf_counter()
         run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -79,7 +82,7 @@ def _count(src: Path | None, batches: int, batch_size: int) -> dict[str, Any]:
     }
 
 
-def _child(batches: int, batch_size: int) -> None:
+def _child(batches: int, batch_size: int, model: Path) -> None:
     """The measured loop (run by `_count` under valgrind, instrumentation off until the loop)."""
     import gc
 
@@ -103,7 +106,7 @@ def _child(batches: int, batch_size: int) -> None:
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
     state = RedisState(redis.Redis.from_url(REDIS_URL), prefix=f"bench{uuid.uuid4().hex[:8]}")
     store = Store(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    service = DecisionService(Scorer(Model.load(Path(__file__).parent / ".cache" / "model"), state), store)
+    service = DecisionService(Scorer(Model.load(model), state), store)
     to_json = Decision.__pydantic_serializer__.to_json
 
     def batch(values: list[bytes]) -> None:
@@ -141,24 +144,33 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[500, 20, 1])
     parser.add_argument("--events", type=int, default=3_000, help="events counted per batch size (at most 200 batches)")
     parser.add_argument("--baseline-src", type=Path, help="src/ of another checkout, counted the same way")
+    parser.add_argument(
+        "--baseline-model", type=Path, help="the baseline's model (default: its checkout's bench cache)"
+    )
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batches", type=int, help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()
     if args.child:
-        _child(args.batches, args.batch_sizes[0])
+        _child(args.batches, args.batch_sizes[0], args.model)
         return
     if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
         parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
     from _world import model
 
-    model()  # trained and cached here, not under valgrind
+    _, model_dir = model()  # trained and cached here, not under valgrind
+    baseline_model = args.baseline_model
+    if args.baseline_src is not None and baseline_model is None:
+        baseline_model = args.baseline_src.resolve().parent / "bench" / ".cache" / "model"
+    if baseline_model is not None and not (baseline_model / "manifest.json").exists():
+        parser.error(f"no baseline model at {baseline_model}: run the baseline checkout's bench/scorer.py once")
     sizes: dict[str, Any] = {}
     for size in args.batch_sizes:
         batches = max(1, min(args.events // size, 200))
         _inputs((WARM_UP_BATCHES + batches) * size)
-        result: dict[str, Any] = {"this": _count(None, batches, size)}
-        if args.baseline_src is not None:
-            result["baseline"] = _count(args.baseline_src.resolve(), batches, size)
+        result: dict[str, Any] = {"this": _count(None, model_dir, batches, size)}
+        if args.baseline_src is not None and baseline_model is not None:
+            result["baseline"] = _count(args.baseline_src.resolve(), baseline_model, batches, size)
             result["this_over_baseline"] = round(
                 result["this"]["instructions_per_event"] / result["baseline"]["instructions_per_event"], 4
             )

@@ -129,6 +129,9 @@ def test_score_writes_one_row_per_transaction(world_files: Path, trained_model: 
     np.testing.assert_allclose(scores["score"], by_id.loc[scores["transaction_id"]].to_numpy(), rtol=1e-6)
     wrong = runner.invoke(app, ["score", "--model", str(model_dir), *data, "--out", str(tmp_path / "s.txt")])
     assert wrong.exit_code == 2
+    blind = ["score", "--model", str(model_dir), "--data", str(world_files / "world.parquet")]
+    unlabelled = runner.invoke(app, [*blind, "--out", str(tmp_path / "blind.parquet")])
+    assert unlabelled.exit_code == 0 and "warning: no labels" in unlabelled.stderr
 
 
 def test_evaluate_ulb_preset_on_a_ulb_shaped_file(tmp_path: Path) -> None:

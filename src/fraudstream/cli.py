@@ -106,7 +106,7 @@ def simulate(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")] = datetime(2026, 1, 1),
     fraud_rate: Annotated[
         float | None,
-        typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions [default: 0.007; ulb: 0.00172]."),
+        typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions (default: 0.007; ulb: 0.00172)."),
     ] = None,
     shape: Annotated[
         str, typer.Option("--shape", help="world, or ulb: a file shaped like the public ULB data set.")
@@ -228,11 +228,11 @@ def demo(
 
 @app.command()
 def serve(
-    model: Annotated[Path | None, typer.Option("--model", help="Model directory [env FRAUDSTREAM_MODEL_PATH].")] = None,
-    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port [default: 8000].")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model directory (env FRAUDSTREAM_MODEL_PATH).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default: 8000).")] = None,
     database: Annotated[
-        str | None, typer.Option("--database", help="SQLAlchemy URL [env FRAUDSTREAM_DATABASE_URL; default SQLite].")
+        str | None, typer.Option("--database", help="SQLAlchemy URL (env FRAUDSTREAM_DATABASE_URL; default SQLite).")
     ] = None,
     warm: Annotated[
         Path | None,
@@ -248,14 +248,14 @@ def serve(
         ),
     ] = 1,
     source: Annotated[
-        str | None, typer.Option("--source", help="memory (in-process) or kafka [env FRAUDSTREAM_SOURCE].")
+        str | None, typer.Option("--source", help="memory (in-process) or kafka (env FRAUDSTREAM_SOURCE).")
     ] = None,
     brokers: Annotated[
-        str | None, typer.Option("--brokers", help="Kafka bootstrap servers [env FRAUDSTREAM_KAFKA_BROKERS].")
+        str | None, typer.Option("--brokers", help="Kafka bootstrap servers (env FRAUDSTREAM_KAFKA_BROKERS).")
     ] = None,
-    group: Annotated[str | None, typer.Option("--group", help="Kafka consumer group [default: fraudstream].")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Kafka consumer group (default: fraudstream).")] = None,
     redis_url: Annotated[
-        str | None, typer.Option("--redis", help="Redis URL for shared feature state [env FRAUDSTREAM_REDIS_URL].")
+        str | None, typer.Option("--redis", help="Redis URL for shared feature state (env FRAUDSTREAM_REDIS_URL).")
     ] = None,
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API and dashboard.")] = True,
     metrics_port: Annotated[
@@ -380,7 +380,7 @@ def produce(
 DataOpt = Annotated[Path, typer.Option("--data", help="Transaction history (.csv, .csv.gz or .parquet).")]
 LabelsOpt = Annotated[
     Path | None,
-    typer.Option("--labels", help="Separate labels file (transaction_id[, is_fraud, reported_at])."),
+    typer.Option("--labels", help="Separate labels file: transaction_id, optionally is_fraud and reported_at."),
 ]
 MapOpt = Annotated[
     list[str] | None,
@@ -404,7 +404,7 @@ DelayOpt = Annotated[
         "--label-delay-days",
         min=0.0,
         help="Days after a payment its fraud label is known: where labels carry no reported_at (default 7), "
-        "and for the label-maturity features [default: estimated from reported_at].",
+        "and for the label-maturity features (default: estimated from reported_at; at most 34).",
     ),
 ]
 OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise (stop at the first bad row) or skip.")]
@@ -574,6 +574,16 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
             f"precision of the top {metrics['k']} {metrics['ranked_by']}s per day",
             f"{metrics['precision_at_k_per_day']:.3f}",
         ),
+        *(
+            [
+                (
+                    f"precision of the top {metrics['k']} transactions per day",
+                    f"{metrics['precision_at_k_transactions_per_day']:.3f}",
+                )
+            ]
+            if metrics["ranked_by"] != "transaction"
+            else []
+        ),
         ("train / test transactions", f"{metrics['n_train']:,} / {metrics['n_test']:,}"),
         ("frauds in test", f"{metrics['n_frauds_test']:,} ({metrics['fraud_rate_test']:.3%})"),
         ("trees (best validation AP)", f"{metrics['trees']:,}"),
@@ -686,6 +696,7 @@ def score(
     chunk: Annotated[int, typer.Option("--chunk", min=1_000, help="Events per chunk (bounds memory).")] = 100_000,
 ) -> None:
     """Score a history with a model: one row per transaction (score, outcome, reasons), point in time."""
+    from fraudstream.features.definitions import LABEL_FEATURES
     from fraudstream.model.artifact import Model
     from fraudstream.model.batch import scored_history
 
@@ -693,6 +704,13 @@ def score(
     with _user_errors():
         trained = Model.load(model)
         dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        if dataset.labels is None and set(trained.features.names) & LABEL_FEATURES:
+            _print_warnings(
+                [
+                    "no labels: the features about known fraud read as if none was ever reported; give --labels "
+                    "(or map is_fraud) for the scores the model gives with what was known"
+                ]
+            )
         events = len(dataset.transactions) + (0 if dataset.labels is None else len(dataset.labels))
         with FrameWriter(out) as writer, _progress() as progress:
             task = progress.add_task("scoring", total=events, rows=0)

@@ -158,6 +158,12 @@ def test_label_delay_is_estimated_from_when_labels_were_reported(
         _ = too_long.label_delay
 
 
+def test_label_delay_of_labels_without_reported_at(foreign_csv: Path) -> None:
+    data = load_dataset(foreign_csv, mapping=parse_mapping(MAPPING))
+    assert data.label_delay.days == DEFAULT_LABEL_DELAY_DAYS
+    assert data.label_delay.source == "the labels carry no reported_at: the default"
+
+
 def test_label_delay_without_reported_at_and_beyond_the_state(history: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     transactions, labels = history
     late = labels.assign(reported_at=labels["reported_at"] + pd.Timedelta(days=60))

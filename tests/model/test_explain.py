@@ -69,7 +69,7 @@ def test_every_reason_compares_the_payment_with_a_norm(features: FeatureSet) -> 
 def test_flags_say_how_common_they_are(features: FeatureSet) -> None:
     row = row_of(features, customer_new_device=1.0, customer_count_30d=12.0)
     assert reasons_for(features, row, {"customer_new_device": 1.0}) == [
-        "a device this customer has not used in 30 days, as 3% of payments are"
+        "a device this customer has not used in 30 days, like 3% of payments"
     ]
 
 
@@ -85,14 +85,14 @@ def test_a_fresh_fraud_on_the_entity_is_dated_and_its_rarity_said(features: Feat
     row = row_of(features, terminal_days_since_known_fraud=1.5, terminal_count_30d=100.0)
     assert reasons_for(features, row, {"terminal_days_since_known_fraud": 2.0}) == [
         "a payment made at this terminal 1.5 d earlier is confirmed fraud; "
-        "95% of payments have no known fraud on their terminal in 64 days"
+        "for 95% of payments none is known on their terminal in 64 days"
     ]
 
 
 def test_nothing_about_an_entity_the_payment_does_not_have(features: FeatureSet) -> None:
     row = row_of(features, amount=500.0, terminal_count_7d=np.nan, terminal_mean_amount_7d=np.nan)
     pushes = {"terminal_count_7d": 2.0, "terminal_mean_amount_7d": 1.5, "amount": 1.0}
-    assert reasons_for(features, row, pushes, terminal=False) == ["amount 500.00, as for most payments"]
+    assert reasons_for(features, row, pushes, terminal=False) == ["amount 500.00, within the usual range of payments"]
     # With a terminal that has no history, the missing value is itself the reason.
     assert reasons_for(features, row, pushes)[:2] == [
         "not known",
@@ -107,10 +107,12 @@ def test_the_same_text_is_never_given_twice(features: FeatureSet) -> None:
 
 
 def test_approvals_show_what_lowered_the_score_unless_it_was_raised(features: FeatureSet) -> None:
-    row = row_of(features, customer_new_device=0.0, amount=2_500.0, customer_distance_usual_km=8_000.0)
+    row = row_of(
+        features, customer_new_device=0.0, amount=2_500.0, customer_distance_usual_km=8_000.0, customer_count_30d=20.0
+    )
     calm = {"customer_new_device": -1.0, "amount": 0.4}
     assert reasons_for(features, row, calm, flagged=False) == [
-        LOWERING + "a device this customer used in the last 30 days, as 97% of payments are"
+        LOWERING + "a device this customer used in the last 30 days, like 97% of payments"
     ]
     # A risky approval (its contributions sum above zero) shows what raised it.
     risky = {"customer_new_device": -0.5, "amount": 0.8, "customer_distance_usual_km": 1.2}
@@ -118,3 +120,51 @@ def test_approvals_show_what_lowered_the_score_unless_it_was_raised(features: Fe
     assert texts[0].startswith("8,000 km from where this customer usually pays")
     assert texts[1] == "amount 2,500.00, more than for any payment in training"
     assert not any(t.startswith(LOWERING) for t in texts)
+
+
+def test_a_fact_that_reads_the_other_way_is_no_reason(features: FeatureSet) -> None:
+    row = row_of(
+        features,
+        terminal_known_frauds_7d=2.0,
+        terminal_days_since_known_fraud=3.0,
+        terminal_frauds_reported_7d=0.0,
+        merchant_category_code=1.0,  # grocery: no fraud in training
+        amount=20.0,
+    )
+    calm = {
+        "terminal_known_frauds_7d": -2.0,
+        "terminal_days_since_known_fraud": -1.5,
+        "terminal_frauds_reported_7d": -1.0,
+    }
+    # A known fraud never reads as lowering risk; none reported does.
+    assert reasons_for(features, row, calm, flagged=False) == [
+        LOWERING + "no frauds on this terminal reported in the last 7 days"
+    ]
+    # A category safer than average is no reason for a flag.
+    assert reasons_for(features, row, {"merchant_category_code": 2.0, "amount": 1.0}) == [
+        "amount 20.00, less than for 98% of payments"
+    ]
+
+
+def test_habits_are_spoken_of_only_where_there_are_some(features: FeatureSet) -> None:
+    one_before = row_of(
+        features, customer_seconds_since_previous=120.0, customer_count_30d=1.0, customer_distance_usual_km=5_837.0
+    )
+    texts = reasons_for(
+        features, one_before, {"customer_seconds_since_previous": 2.0, "customer_distance_usual_km": 1.0}
+    )
+    assert texts[0].startswith("2.0 min after this customer's previous payment") and "on average" not in texts[0]
+    assert texts[1].startswith("5,837 km from where this customer paid in the last 30 days")
+    regular = row_of(
+        features,
+        customer_seconds_since_previous=120.0,
+        customer_count_30d=30.0,
+        amount_zscore_customer_30d=-0.5,
+        amount=29.09,
+        customer_mean_30d=40.0,
+    )
+    texts = reasons_for(features, regular, {"customer_seconds_since_previous": 2.0, "amount_zscore_customer_30d": 1.0})
+    assert texts == [
+        "2.0 min after this customer's previous payment; over the last 30 days they paid every 1.0 d on average",
+        "amount 29.09 is 0.5 standard deviations below this customer's 30-day average (40.00)",
+    ]

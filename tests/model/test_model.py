@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def test_loading_a_damaged_or_foreign_artifact_fails_clearly(model: Model, tmp_p
     with pytest.raises(ModelLoadError, match=r"no manifest\.json"):
         Model.load(tmp_path / "nothing")
     path = model.save(tmp_path / "m")
+    with pytest.raises(ModelLoadError, match="is a file: give the model's directory"):
+        Model.load(path / "manifest.json")
     manifest = json.loads((path / "manifest.json").read_text())
     (path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 999}))
     with pytest.raises(ModelLoadError, match="retrain"):
@@ -257,6 +260,8 @@ def test_evaluation_warns_and_checks_labels_first(dataset: Dataset, monkeypatch:
     m = result.metrics
     assert m["n_frauds_test"] < 30 and any("test window holds only" in w for w in m["warnings"])
     assert m["best_iteration"] == m["trees"] - 1 and m["label_delay_days"] == pytest.approx(dataset.label_delay.days)
+    late = dataclasses.replace(dataset, label_delay_days=30.0)  # longer than the 21-day history
+    assert any("see none" in w for w in evaluate(late, short, FAST, k=20).metrics["warnings"])
 
     def no_features(_: Dataset) -> None:
         raise AssertionError("features computed for a data set without labels")

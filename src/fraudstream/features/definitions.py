@@ -130,6 +130,9 @@ def _flag(values: Any) -> FloatArray:
 #: Transactions whose features are computed together (see `FeatureSet.compute`).
 COMPUTE_BLOCK: Final = 8_192
 
+#: A category's fraud rate this many times the overall one (or its inverse) reads as risk (or reassurance).
+CATEGORY_CONTRAST: Final = 1.25
+
 #: Inputs that a single payment may have or lack: a reason about one it lacks is left out.
 PER_PAYMENT_INPUTS: Final = ("customer", "merchant", "terminal", "device", "location")
 
@@ -144,6 +147,9 @@ class Feature:
     wording: Wording
     #: Text when the value is missing (NaN) although the payment has what the feature needs.
     missing: str = "not known"
+    #: Whether a value reads as risk (+1), as reassurance (-1) or neither (0), whatever
+    #: its push on one score: a reason never says the opposite of the score's direction.
+    reads_as: Callable[[float, Row], int] = lambda value, row: 0
 
     def text(self, value: float, row: Row) -> str:
         return self.missing if math.isnan(value) else self.wording(value, row)
@@ -181,11 +187,17 @@ def _hour(c: Context) -> FloatArray:
     return np.asarray(np.mod(c.local_hours, 24.0), dtype=np.float64)
 
 
+def _risk_when_positive(value: float, row: Row) -> int:
+    return 1 if value > 0 else 0
+
+
 def _hour_wording(v: float, row: Row) -> str:
     hour, minute = int(v), int((v - int(v)) * 60)
     head = f"paid at {hour:02d}:{minute:02d} local time"
     share = math.nan if row.norms is None else row.norms.share_between("hour_of_day", hour, hour + 1)
-    return f"{head}, an hour in which {percent(share)} of payments are made" if share == share else head
+    if share != share:
+        return head
+    return f"{head}; {percent(share)} of payments are made between {hour:02d}:00 and {(hour + 1) % 24:02d}:00"
 
 
 def _features() -> list[Feature]:
@@ -198,8 +210,9 @@ def _features() -> list[Feature]:
         compute: Callable[[Context], FloatArray],
         wording: Wording,
         missing: str = "not known",
+        reads_as: Callable[[float, Row], int] = lambda value, row: 0,
     ) -> None:
-        out.append(Feature(name, frozenset(requires), description, compute, wording, missing))
+        out.append(Feature(name, frozenset(requires), description, compute, wording, missing, reads_as))
 
     # -- the transaction itself ------------------------------------------------------
     add("amount", [], "Amount of the payment.", lambda c: c.events.amount, wd.population("amount", "amount {v:,.2f}"))
@@ -369,18 +382,14 @@ def _features() -> list[Feature]:
         lambda c: _div(c.raw("c_prev_km"), np.maximum(c.raw("c_prev_loc_seconds"), MIN_SPEED_SECONDS) / 3600.0),
         wd.travel_speed("customer_speed_previous_kmh"),
         "no earlier located payment of this customer",
+        lambda v, row: 1 if v >= wd.AIRLINER_KMH else 0,
     )
     add(
         "customer_distance_usual_km",
         ["customer", "location"],
         "Distance (km) from the centre of the customer's payments in the last 30 days.",
         _usual_distance,
-        wd.population(
-            "customer_distance_usual_km",
-            "{v:,.0f} km from where this customer usually pays (30 days)",
-            "farther",
-            "closer",
-        ),
+        wd.distance_from_usual("customer_distance_usual_km", "customer_count_30d"),
         "no located payments of this customer in the last 30 days",
     )
 
@@ -442,7 +451,7 @@ def _features() -> list[Feature]:
                 f"Payments of the {entity} in the {span} ending one label delay before now (matured: "
                 "their fraud labels are mostly in).",
                 _raw(f"{prefix}_matured_payments_{w}"),
-                wd.matured_payments(f"{entity}_matured_payments_{w}", entity, w),
+                wd.matured_payments(entity, w),
             )
             add(
                 f"{entity}_matured_fraud_rate_{w}",
@@ -451,6 +460,7 @@ def _features() -> list[Feature]:
                 _matured_rate(prefix, w),
                 wd.matured_rate(entity, w, f"{entity}_matured_payments_{w}"),
                 f"no matured payments of this {entity} in {w}",
+                _risk_when_positive,
             )
         add(
             f"{entity}_known_frauds_7d",
@@ -463,6 +473,7 @@ def _features() -> list[Feature]:
                 "confirmed fraud",
                 f" among this {entity}'s payments of the last 7 days",
             ),
+            reads_as=_risk_when_positive,
         )
         for w in ("24h", "7d"):
             add(
@@ -473,6 +484,7 @@ def _features() -> list[Feature]:
                 wd.counted(
                     f"{entity}_frauds_reported_{w}", "", "fraud", f" on this {entity} reported in {wd.WINDOW_WORDS[w]}"
                 ),
+                reads_as=_risk_when_positive,
             )
         add(
             f"{entity}_days_since_known_fraud",
@@ -482,6 +494,7 @@ def _features() -> list[Feature]:
             _raw(f"{prefix}_days_since_fraud"),
             wd.days_since_fraud(f"{entity}_days_since_known_fraud", entity, RISK_HORIZON_DAYS),
             f"no known fraud on this {entity} in {RISK_HORIZON_DAYS} days",
+            lambda v, row: 1,  # a known fraud (a missing value has no text to contradict)
         )
     return out
 
@@ -492,6 +505,18 @@ def _category_codes(ctx: Context) -> FloatArray:
 
 
 FEATURES: Final = {f.name: f for f in _features()}
+#: The features computed from labels (what confirmed fraud says about an entity).
+LABEL_FEATURES: Final = frozenset(
+    f"{entity}_{what}"
+    for _, entity in RISK_ENTITIES
+    for what in (
+        *(f"matured_{kind}_{w}" for w, _ in MATURED_WINDOWS for kind in ("payments", "fraud_rate")),
+        "known_frauds_7d",
+        "frauds_reported_24h",
+        "frauds_reported_7d",
+        "days_since_known_fraud",
+    )
+)
 
 
 class FeatureSetMismatchError(ValueError):
@@ -604,6 +629,25 @@ class FeatureSet:
         if name == "merchant_category_code" and 0 <= value < len(self.categories):
             return self._category_text(self.categories[int(value)])
         return FEATURES[name].text(value, row)
+
+    def reads_as(self, name: str, value: float, row: Row) -> int:
+        """+1 if the value reads as risk, -1 as reassurance, 0 neither (see `Feature.reads_as`)."""
+        if name == "merchant_category_code":
+            rate, overall = self._category_rate(value)
+            return (
+                0
+                if rate != rate
+                else (1 if rate > CATEGORY_CONTRAST * overall else -1 if rate * CATEGORY_CONTRAST < overall else 0)
+            )
+        feature = FEATURES.get(name)
+        return 0 if feature is None or math.isnan(value) else feature.reads_as(value, row)
+
+    def _category_rate(self, code: float) -> tuple[float, float]:
+        """The training fraud rate of the category with this code, and the overall one (NaN: unknown)."""
+        if self.norms is None or not 0 <= code < len(self.categories):
+            return math.nan, math.nan
+        payments, frauds = self.norms.category_frauds.get(self.categories[int(code)], (0, 0))
+        return (frauds / payments if payments else math.nan), self.norms.fraud_rate
 
     def _category_text(self, category: str) -> str:
         payments, frauds = (0, 0) if self.norms is None else self.norms.category_frauds.get(category, (0, 0))

@@ -8,15 +8,16 @@ the overall fraud rate and each merchant category's. `Row` is one payment's feat
 by name, with those norms, as a reason's wording reads them.
 
 >>> import numpy as np
->>> norms = Norms.of(("amount",), np.array([[1.0], [2.0], [3.0], [100.0]] * 50), np.zeros(200, bool), ())
+>>> amounts = np.arange(1.0, 101.0)[:, None]  # one payment of each amount from 1 to 100
+>>> norms = Norms.of(("amount",), amounts, np.zeros(100, bool), ())
 >>> norms.compare("amount", 500.0)
 'more than for any payment in training'
->>> norms.compare("amount", 3.5)
-'more than for 70% of payments'
+>>> norms.compare("amount", 95.0)
+'more than for 90% of payments'
 >>> norms.compare("amount", 0.5)
 'less than for any payment in training'
->>> norms.compare("amount", 2.5)
-'as for most payments'
+>>> norms.compare("amount", 50.0)
+'within the usual range of payments'
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ PROBABILITIES: Final = (
 )  # fmt: skip
 _P: Final = np.array(PROBABILITIES)
 #: A share of payments below (or above) a value worth saying.
-REMARKABLE: Final = 0.6
+REMARKABLE: Final = 0.75
 
 
 def percent(share: float) -> str:
@@ -128,7 +129,7 @@ class Norms:
             return f"{more} than for {percent(below)} of payments"
         if above >= REMARKABLE:
             return f"{less} than for {percent(above)} of payments"
-        return "as for most payments"
+        return "within the usual range of payments"
 
     def to_json(self) -> dict[str, Any]:
         return {

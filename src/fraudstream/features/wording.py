@@ -23,6 +23,7 @@ __all__ = [
     "count_in_window",
     "counted",
     "days_since_fraud",
+    "distance_from_usual",
     "duration",
     "flag",
     "largest_payment",
@@ -42,6 +43,8 @@ Wording = Callable[[float, Row], str]
 
 #: Faster than this between two payments, the card is not travelling with its owner.
 AIRLINER_KMH: Final = 1_000.0
+#: Payments in 30 days from which a customer's "usual" pace or place is spoken of.
+ENOUGH_FOR_A_HABIT: Final = 3
 WINDOW_WORDS: Final = {
     "1h": "the last hour",
     "24h": "the last 24 hours",
@@ -81,8 +84,15 @@ def population(name: str, template: str, more: str = "more", less: str = "less")
 
 
 def counted(name: str, before: str, noun: str, after: str) -> Wording:
-    """'this customer paid 7 distinct merchants in 24 hours' and how that stands among payments."""
-    return lambda v, row: f"{before}{count(v, noun)}{after}" + row.compare(name, v)
+    """'this customer paid 7 distinct merchants in 24 hours' and how that stands among
+    payments; 'no frauds on this terminal reported ...' for none."""
+
+    def text(v: float, row: Row) -> str:
+        if v == 0:
+            return f"{before}no {noun}s{after}"
+        return f"{before}{count(v, noun)}{after}" + row.compare(name, v)
+
+    return text
 
 
 def flag(name: str, when_set: str, when_not: str) -> Wording:
@@ -92,37 +102,38 @@ def flag(name: str, when_set: str, when_not: str) -> Wording:
         words = when_set if v else when_not
         share = math.nan if row.norms is None else row.norms.means.get(name, math.nan)
         if _known(share):
-            return f"{words}, as {percent(share if v else 1.0 - share)} of payments are"
+            return f"{words}, like {percent(share if v else 1.0 - share)} of payments"
         return words
 
     return text
 
 
-def count_in_window(name: str, where: str, window: str, month: str) -> Wording:
-    """'5 payments by this customer in the last hour, against 0.1 in an average hour of
-    the last 30 days' (`month`: the 30-day count); the 30-day count against the population."""
+def _against_month(name: str, head: Callable[[float], str], window: str, month: str, digits: str) -> Wording:
+    """`head`, against the entity's 30-day figure (`month`) scaled to the window; a 30-day
+    figure against the population."""
 
     def text(v: float, row: Row) -> str:
-        head = f"{count(v, 'payment')} {where} in {WINDOW_WORDS[window]}"
         usual = row[month]
         if window == "30d" or not _known(usual):
-            return head + row.compare(name, v)
-        return f"{head}, against {usual * WINDOW_DAYS[window] / 30:.1f} in {AVERAGE_SPAN[window]} of the last 30 days"
+            return head(v) + row.compare(name, v)
+        scaled = format(usual * WINDOW_DAYS[window] / 30, digits)
+        return f"{head(v)}, against {scaled} in {AVERAGE_SPAN[window]} of the last 30 days"
 
     return text
+
+
+def count_in_window(name: str, where: str, window: str, month: str) -> Wording:
+    """'5 payments by this customer in the last hour, against 0.1 in an average hour of the last 30 days'."""
+    words = WINDOW_WORDS[window]
+    described = _against_month(name, lambda v: f"{count(v, 'payment')} {where} in {words}", window, month, ".1f")
+    # None reads as the missing values of the means and ratios it leaves undefined (one reason, not two).
+    return lambda v, row: f"no payments {where} in {words}" if v == 0 else described(v, row)
 
 
 def sum_in_window(name: str, whose: str, window: str, month: str) -> Wording:
     """'2,300.00 spent by this customer in the last hour, against 12.50 in an average hour ...'."""
-
-    def text(v: float, row: Row) -> str:
-        head = f"{v:,.2f} spent by {whose} in {WINDOW_WORDS[window]}"
-        usual = row[month]
-        if window == "30d" or not _known(usual):
-            return head + row.compare(name, v)
-        return f"{head}, against {usual * WINDOW_DAYS[window] / 30:,.2f} in {AVERAGE_SPAN[window]} of the last 30 days"
-
-    return text
+    words = WINDOW_WORDS[window]
+    return _against_month(name, lambda v: f"{v:,.2f} spent by {whose} in {words}", window, month, ",.2f")
 
 
 def average_payment(whose: str, window: str, month: str) -> Wording:
@@ -139,15 +150,15 @@ def average_payment(whose: str, window: str, month: str) -> Wording:
 
 
 def spread(whose: str, window: str, month: str, mean: str) -> Wording:
-    """How much the customer's amounts vary, against the 30-day spread (or, for 30 days, around its mean)."""
+    """The standard deviation of the customer's amounts, against the 30-day one (for 30 days: with its mean)."""
 
     def text(v: float, row: Row) -> str:
         if window == "30d":
             return (
-                f"{whose} amounts vary by {v:,.2f} around {row[mean]:,.2f} over the last 30 days; "
-                f"this one is {row['amount']:,.2f}"
+                f"{whose} amounts over the last 30 days average {row[mean]:,.2f} with a standard deviation of "
+                f"{v:,.2f}; this one is {row['amount']:,.2f}"
             )
-        head = f"{whose} amounts vary by {v:,.2f} in {WINDOW_WORDS[window]}"
+        head = f"{whose} amounts in {WINDOW_WORDS[window]} have a standard deviation of {v:,.2f}"
         usual = row[month]
         return f"{head}, against {usual:,.2f} over the last 30 days" if _known(usual) else head
 
@@ -161,12 +172,13 @@ def largest_payment(whose: str, window: str) -> Wording:
 
 
 def since_previous(name: str, month: str) -> Wording:
-    """Time since the customer's previous payment, against their usual pace over 30 days."""
+    """Time since the customer's previous payment, against their usual pace over 30 days
+    (where they have paid often enough for one)."""
 
     def text(v: float, row: Row) -> str:
         head = f"{duration(v)} after this customer's previous payment"
         payments = row[month]
-        if _known(payments) and payments > 0:
+        if _known(payments) and payments >= ENOUGH_FOR_A_HABIT:
             return f"{head}; over the last 30 days they paid every {duration(30 * 86_400 / payments)} on average"
         return head + row.compare(name, v, "later", "sooner")
 
@@ -180,9 +192,21 @@ def amount_ratio(whose: str, mean: str) -> Wording:
 
 def zscore(mean: str) -> Wording:
     return lambda v, row: (
-        f"amount {row['amount']:,.2f} is {v:+.1f} standard deviations from this customer's 30-day average "
-        f"({row[mean]:,.2f})"
+        f"amount {row['amount']:,.2f} is {abs(v):.1f} standard deviations {'above' if v >= 0 else 'below'} "
+        f"this customer's 30-day average ({row[mean]:,.2f})"
     )
+
+
+def distance_from_usual(name: str, payments: str) -> Wording:
+    """'5,843 km from where this customer usually pays': 'usually' only where they have
+    paid often enough for a habit."""
+
+    def text(v: float, row: Row) -> str:
+        n = row[payments]
+        where = "usually pays (30 days)" if _known(n) and n >= ENOUGH_FOR_A_HABIT else "paid in the last 30 days"
+        return f"{v:,.0f} km from where this customer {where}" + row.compare(name, v, "farther", "closer")
+
+    return text
 
 
 def shift_of_mean(whose: str, day: str, month: str) -> Wording:
@@ -203,11 +227,12 @@ def travel_speed(name: str) -> Wording:
     return text
 
 
-def matured_payments(name: str, entity: str, window: str) -> Wording:
+def matured_payments(entity: str, window: str) -> Wording:
     def text(v: float, row: Row) -> str:
+        span = "on the day" if window == "1d" else f"in the {SPAN_WORDS[window]} up to"
         return (
-            f"{count(v, 'payment')} of this {entity} in the {SPAN_WORDS[window]} up to {row.delay_days:.1f} days "
-            f"ago, whose fraud labels are mostly in" + row.compare(name, v)
+            f"{count(v, 'payment')} of this {entity} {span} {row.delay_days:.0f} days ago "
+            "(old enough for their fraud reports to be in)"
         )
 
     return text
@@ -235,7 +260,7 @@ def days_since_fraud(name: str, entity: str, horizon_days: int) -> Wording:
             head = f"a payment of this {entity} made {duration(v * 86_400)} earlier is confirmed fraud"
         none = math.nan if row.norms is None else row.norms.missing.get(name, math.nan)
         if _known(none):
-            return f"{head}; {percent(none)} of payments have no known fraud on their {entity} in {horizon_days} days"
+            return f"{head}; for {percent(none)} of payments none is known on their {entity} in {horizon_days} days"
         return head
 
     return text

@@ -126,7 +126,8 @@ def estimate_label_delay(transactions: pd.DataFrame, labels: pd.DataFrame | None
     if not len(delays):
         return LabelDelay(DEFAULT_LABEL_DELAY_DAYS, "no fraud labels: the default")
     days = round(float(np.quantile(delays, LABEL_DELAY_QUANTILE)), 3)
-    source = f"{LABEL_DELAY_QUANTILE:.0%} of {len(delays):,} fraud labels were reported by then"
+    labels_word = "fraud label" if len(delays) == 1 else "fraud labels"
+    source = f"{LABEL_DELAY_QUANTILE:.0%} of {len(delays):,} {labels_word} were reported by then"
     if days > MAX_LABEL_DELAY_DAYS:
         source += f"; capped from {days:.1f} days to the {MAX_LABEL_DELAY_DAYS} the feature state looks back over"
         days = float(MAX_LABEL_DELAY_DAYS)
@@ -146,6 +147,8 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     #: The label delay the user gave (else it is estimated from the labels).
     label_delay_days: float | None = None
+    #: False when the labels' reported_at was made up (payment time + a fixed delay).
+    reported_at_given: bool = True
 
     @cached_property
     def label_delay(self) -> LabelDelay:
@@ -157,6 +160,8 @@ class Dataset:
                     f"over at most {MAX_LABEL_DELAY_DAYS} days"
                 )
             return LabelDelay(self.label_delay_days, "given")
+        if not self.reported_at_given:
+            return LabelDelay(DEFAULT_LABEL_DELAY_DAYS, "the labels carry no reported_at: the default")
         return estimate_label_delay(self.transactions, self.labels)
 
     @property
@@ -204,7 +209,7 @@ class _Rows:
             row = int(np.flatnonzero(mask)[0])
             raise BadDataError(
                 f"row {row + 1}, column {column!r}: {values.iloc[row]!r} {problem} "
-                f"({int(mask.sum())} such rows; --on-error skip drops them)"
+                f"({int(mask.sum())} such row{'s' if mask.sum() != 1 else ''}; --on-error skip drops them)"
             )
         self.bad |= mask
         self.reasons[f"{column}: {problem}"] = self.reasons.get(f"{column}: {problem}", 0) + int(mask.sum())
@@ -364,8 +369,9 @@ def load_dataset(
         for note in notes:
             log.warning(note)
     out = out.reset_index(drop=True)
+    reported_at_given = "reported_at" in columns
     if labels_path is not None:
-        labels = _load_labels(labels_path, out, synthetic_delay)
+        labels, reported_at_given = _load_labels(labels_path, out, synthetic_delay)
     elif labels is not None:
         labels = labels.reset_index(drop=True)
         labels = labels[labels["is_fraud"]].reset_index(drop=True)  # fraud only: the rest are legitimate
@@ -382,11 +388,13 @@ def load_dataset(
         source=str(path),
         notes=notes,
         label_delay_days=label_delay_days,
+        reported_at_given=reported_at_given,
     )
 
 
-def _load_labels(path: Path, transactions: pd.DataFrame, delay_days: float) -> pd.DataFrame:
-    """A labels file: transaction_id, optional is_fraud (default: every row is a fraud), reported_at."""
+def _load_labels(path: Path, transactions: pd.DataFrame, delay_days: float) -> tuple[pd.DataFrame, bool]:
+    """A labels file: transaction_id, optional is_fraud (default: every row is a fraud),
+    reported_at; and whether it had reported_at (else: payment time + `delay_days`)."""
     raw = read_frame(path)
     if "transaction_id" not in raw:
         raise BadDataError(f"{path}: a labels file needs a transaction_id column; it has {', '.join(raw.columns)}")
@@ -405,4 +413,4 @@ def _load_labels(path: Path, transactions: pd.DataFrame, delay_days: float) -> p
         labels["reported_at"] = (times.loc[labels["transaction_id"]] + pd.Timedelta(days=delay_days)).to_numpy()
     if "scenario" in raw:
         labels["scenario"] = raw["scenario"].astype("string")
-    return labels
+    return labels, "reported_at" in raw

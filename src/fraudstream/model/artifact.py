@@ -174,6 +174,8 @@ class Model:
     @classmethod
     def load(cls, directory: Path) -> Model:
         manifest_path = directory / MANIFEST_FILE
+        if directory.is_file():
+            raise ModelLoadError(f"{directory} is a file: give the model's directory, which holds {MANIFEST_FILE}")
         if not manifest_path.exists():
             raise ModelLoadError(
                 f"{directory} is not a fraudstream model: no {MANIFEST_FILE} (train one with `fraudstream train`)"

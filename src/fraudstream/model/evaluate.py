@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fraudstream.features import FeatureEngine, FeatureSet
+from fraudstream.features.definitions import LABEL_FEATURES
 from fraudstream.io.dataset import Dataset
 from fraudstream.model.artifact import Model
 from fraudstream.model.metrics import (
@@ -38,9 +39,7 @@ REPORT_HORIZON = pd.Timedelta(days=30)
 
 def history_features(dataset: Dataset) -> tuple[FeatureSet, FloatArray]:
     """Point-in-time features of every transaction of a data set (labels used once reported)."""
-    delay = dataset.label_delay
-    log.info(delay.describe())
-    features = FeatureSet.for_inputs(dataset.inputs, dataset.extras, dataset.categories, delay.days)
+    features = FeatureSet.for_inputs(dataset.inputs, dataset.extras, dataset.categories, dataset.label_delay.days)
     started = time.perf_counter()
     X = FeatureEngine(features).history(dataset.transactions, dataset.labels)
     elapsed = time.perf_counter() - started
@@ -81,6 +80,18 @@ class Evaluation:
     test: pd.DataFrame = field(repr=False)
 
 
+def _labels_never_known(dataset: Dataset, features: FeatureSet) -> str | None:
+    """A warning when no label can become known within the history, so the features about known fraud see none."""
+    ts = dataset.transactions["timestamp"]
+    span_days = (ts.max() - ts.min()) / pd.Timedelta(days=1) if len(ts) else 0.0
+    if features.label_delay_days < span_days or not set(features.names) & LABEL_FEATURES:
+        return None
+    return (
+        f"labels are taken as known {features.label_delay_days:g} days after the payment, longer than the "
+        f"{span_days:.1f}-day history: the features about known fraud see none (set --label-delay-days)"
+    )
+
+
 def _fraud_reports(dataset: Dataset) -> pd.DataFrame:
     """Fraud labels (with their scenario, if any) and their payment's time, customer and terminal."""
     assert dataset.labels is not None
@@ -118,7 +129,10 @@ def evaluate(dataset: Dataset, split: SplitConfig, config: TrainConfig, k: int =
         first_report = reports.groupby("customer_id")["reported_at"].min()
         known_since = customers.map(first_report)
     n_frauds_test = int(y[test].sum())
-    warnings = [*model.info.get("warnings", []), *filter(None, [too_few_frauds(n_frauds_test, "test")])]
+    warnings = [
+        *model.info.get("warnings", []),
+        *filter(None, [too_few_frauds(n_frauds_test, "test"), _labels_never_known(dataset, features)]),
+    ]
     metrics: dict[str, Any] = {
         **classification_metrics(y[test], scores, model.thresholds),
         "precision_at_k_per_day": precision_at_k_per_day(

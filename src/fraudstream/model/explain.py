@@ -36,8 +36,9 @@ def top_reasons(
     Flagged rows, and approved rows that still score above an average payment (their
     contributions sum above zero), get what raised their score; other approvals what
     lowered it, each text beginning with `LOWERING`. A reason is never about an entity
-    or location the payment lacks (`present`: per input, which rows have it), and never
-    repeats a text. `contributions` are log-odds contributions, bias column last.
+    or location the payment lacks (`present`: per input, which rows have it), never
+    repeats a text, and never states a fact that reads the other way (a known fraud
+    as lowering risk). `contributions` are log-odds contributions, bias column last.
     """
     per_feature = contributions[:, : len(features.names)]
     raising = flagged | (per_feature.sum(axis=1) > 0)
@@ -66,6 +67,8 @@ def top_reasons(
                 break
             if not all(has[need][i] for need in needs[j] if need in has):
                 continue
+            if features.reads_as(names[j], value, row) == (-1 if raising[i] else 1):
+                continue  # a fact that reads the other way: the model's push on it is no reason to give
             text = features.explain(names[j], value, row)
             if text in texts:
                 continue

@@ -104,13 +104,16 @@ def write_report(ev: Evaluation, directory: Path) -> Path:
         f"| decline threshold | {m['decline_threshold']:.4f} |",
         f"| precision / recall at decline | {m['decline_precision']:.3f} / {m['decline_recall']:.3f} |",
         f"| precision of the top {m['k']} {m['ranked_by']}s per day | {m['precision_at_k_per_day']:.3f} |",
-        f"| precision of the top {m['k']} transactions per day | {m['precision_at_k_transactions_per_day']:.3f} |",
+        *(
+            [f"| precision of the top {m['k']} transactions per day | {m['precision_at_k_transactions_per_day']:.3f} |"]
+            if m["ranked_by"] != "transaction"
+            else []
+        ),
         f"| frauds in test | {m['n_frauds_test']:,} |",
         f"| fraud rate train / test | {m['fraud_rate_train']:.3%} / {m['fraud_rate_test']:.3%} |",
         f"| trees (best validation AP) / label delay | {m['trees']:,} / {m['label_delay_days']:.2f} days |",
         "",
-        *[f"**Warning:** {w}" for w in m["warnings"]],
-        "",
+        *[line for w in m["warnings"] for line in (f"**Warning:** {w}", "")],
         "Windows: " + ", ".join(f"{k} {v}" for k, v in split.items() if k != "method"),
         "",
     ]

@@ -43,8 +43,7 @@ class TrainConfig:
     early_stopping: int = 40
     learning_rate: float = 0.08
     max_depth: int = 6
-    #: Leaves on less evidence than this (hessian) memorise single fraud incidents, not patterns.
-    min_child_weight: float = 10.0
+    min_child_weight: float = 1.0
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
