@@ -89,11 +89,25 @@ def _div(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+def _ratios(ctx: Context, key: str, numerators: list[int], denominators: list[int]) -> FloatArray:
+    """Several ratios of raw columns in one division: per call, numpy's overhead costs a
+    batch of one more than the arithmetic."""
+    matrix = ctx.raw_matrix
+    return ctx.memo(key, lambda: _div(matrix[:, numerators], matrix[:, denominators]))
+
+
+_MEANS: Final = [("c", w) for w in CUSTOMER_WINDOWS] + [(p, w) for p in ("m", "t") for w in SHOP_WINDOWS]
+_MEAN_AT: Final = {key: j for j, key in enumerate(_MEANS)}
+_MEAN_SUMS: Final = [raw_index(f"{p}_sum_{w}") for p, w in _MEANS]
+_MEAN_COUNTS: Final = [raw_index(f"{p}_count_{w}") for p, w in _MEANS]
+_RATES: Final = [(p, w) for p, _ in RISK_ENTITIES for w, _ in MATURED_WINDOWS]
+_RATE_AT: Final = {key: j for j, key in enumerate(_RATES)}
+_RATE_FRAUDS: Final = [raw_index(f"{p}_matured_frauds_{w}") for p, w in _RATES]
+_RATE_PAYMENTS: Final = [raw_index(f"{p}_matured_payments_{w}") for p, w in _RATES]
+
+
 def _mean(ctx: Context, prefix: str, window: str) -> FloatArray:
-    return ctx.memo(
-        f"mean:{prefix}:{window}",
-        lambda: _div(ctx.raw(f"{prefix}_sum_{window}"), ctx.raw(f"{prefix}_count_{window}")),
-    )
+    return _ratios(ctx, "means", _MEAN_SUMS, _MEAN_COUNTS)[:, _MEAN_AT[(prefix, window)]]
 
 
 def _std(ctx: Context, window: str) -> FloatArray:
@@ -149,7 +163,7 @@ class Feature:
     missing: str = "not known"
     #: Whether a value reads as risk (+1), as reassurance (-1) or neither (0), whatever
     #: its push on one score: a reason never says the opposite of the score's direction.
-    reads_as: Callable[[float, Row], int] = lambda value, row: 0
+    reads_as: Callable[[float, Row], int] | None = None
 
     def text(self, value: float, row: Row) -> str:
         return self.missing if math.isnan(value) else self.wording(value, row)
@@ -176,7 +190,8 @@ def _mean_shift(prefix: str) -> Callable[[Context], FloatArray]:
 
 
 def _matured_rate(prefix: str, window: str) -> Callable[[Context], FloatArray]:
-    return lambda c: _div(c.raw(f"{prefix}_matured_frauds_{window}"), c.raw(f"{prefix}_matured_payments_{window}"))
+    j = _RATE_AT[(prefix, window)]
+    return lambda c: _ratios(c, "matured rates", _RATE_FRAUDS, _RATE_PAYMENTS)[:, j]
 
 
 def _is_channel(channel: str) -> Callable[[Context], FloatArray]:
@@ -210,7 +225,7 @@ def _features() -> list[Feature]:
         compute: Callable[[Context], FloatArray],
         wording: Wording,
         missing: str = "not known",
-        reads_as: Callable[[float, Row], int] = lambda value, row: 0,
+        reads_as: Callable[[float, Row], int] | None = None,
     ) -> None:
         out.append(Feature(name, frozenset(requires), description, compute, wording, missing, reads_as))
 
@@ -609,13 +624,17 @@ class FeatureSet:
         """Each feature's column."""
         return {name: j for j, name in enumerate(self.names)}
 
+    def needing(self, need: str) -> npt.NDArray[np.bool_]:
+        """Per column, whether a payment must have this input (customer, ..., location) for
+        its reason to be about it."""
+        return self._needing[need]
+
     @cached_property
-    def needs(self) -> tuple[tuple[str, ...], ...]:
-        """Per column, the inputs a single payment must have for its reason to be about it."""
-        return tuple(
-            tuple(sorted(FEATURES[name].requires & set(PER_PAYMENT_INPUTS))) if name in FEATURES else ()
-            for name in self.names
-        )
+    def _needing(self) -> dict[str, npt.NDArray[np.bool_]]:
+        return {
+            need: np.array([name in FEATURES and need in FEATURES[name].requires for name in self.names], dtype=bool)
+            for need in PER_PAYMENT_INPUTS
+        }
 
     def row(self, values: FloatArray) -> Row:
         """One payment's features (a row of `compute`'s matrix), as its reasons read them."""
@@ -640,7 +659,17 @@ class FeatureSet:
                 else (1 if rate > CATEGORY_CONTRAST * overall else -1 if rate * CATEGORY_CONTRAST < overall else 0)
             )
         feature = FEATURES.get(name)
-        return 0 if feature is None or math.isnan(value) else feature.reads_as(value, row)
+        if feature is None or feature.reads_as is None or math.isnan(value):
+            return 0
+        return feature.reads_as(value, row)
+
+    @cached_property
+    def directional(self) -> tuple[bool, ...]:
+        """Per column, whether some values read as risk or reassurance (see `reads_as`)."""
+        return tuple(
+            name == "merchant_category_code" or (name in FEATURES and FEATURES[name].reads_as is not None)
+            for name in self.names
+        )
 
     def _category_rate(self, code: float) -> tuple[float, float]:
         """The training fraud rate of the category with this code, and the overall one (NaN: unknown)."""

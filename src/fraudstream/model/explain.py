@@ -49,32 +49,34 @@ def top_reasons(
     top = np.argpartition(-signed, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(signed, top, axis=1), axis=1)
     top = np.take_along_axis(top, order, axis=1)
+    # A candidate about an entity or location its payment lacks is never a reason.
+    lacking = np.zeros(top.shape, dtype=bool)
+    for need, has in present.items():
+        needing = features.needing(need)
+        if needing.any():
+            lacking |= needing[top] & ~has[:, None]
+    strengths = np.where(lacking, 0.0, np.take_along_axis(signed, top, axis=1))
     # Plain Python values from here: per-element numpy access costs more than the rest.
-    names, needs = features.names, features.needs
+    names, directional = features.names, features.directional
     values = np.take_along_axis(X, top, axis=1).tolist()
     pushes = np.take_along_axis(per_feature, top, axis=1).round(4).tolist()
-    strengths = np.take_along_axis(signed, top, axis=1).tolist()
-    has = {need: mask.tolist() for need, mask in present.items()}
+    directions = np.where(raising, -1, 1).tolist()  # a fact reading this way contradicts the score's direction
     out: list[list[Reason]] = []
-    for i, (picks, row_values, row_pushes, row_strengths) in enumerate(
-        zip(top.tolist(), values, pushes, strengths, strict=True)
+    for i, (picks, row_values, row_pushes, row_strengths, contradicting, up) in enumerate(
+        zip(top.tolist(), values, pushes, strengths.tolist(), directions, raising.tolist(), strict=True)
     ):
         reasons: list[Reason] = []
         texts: set[str] = set()
         row = features.row(X[i])
         for j, value, push, strength in zip(picks, row_values, row_pushes, row_strengths, strict=True):
-            if strength <= 0 or len(reasons) == n:
+            if len(reasons) == n:
                 break
-            if not all(has[need][i] for need in needs[j] if need in has):
+            if strength <= 0 or (directional[j] and features.reads_as(names[j], value, row) == contradicting):
                 continue
-            if features.reads_as(names[j], value, row) == (-1 if raising[i] else 1):
-                continue  # a fact that reads the other way: the model's push on it is no reason to give
             text = features.explain(names[j], value, row)
             if text in texts:
                 continue
             texts.add(text)
-            reasons.append(
-                Reason(names[j], None if value != value else value, push, text if raising[i] else LOWERING + text)
-            )
+            reasons.append(Reason(names[j], None if value != value else value, push, text if up else LOWERING + text))
         out.append(reasons)
     return out
