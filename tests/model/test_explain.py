@@ -90,9 +90,9 @@ def test_a_fresh_fraud_on_the_entity_is_dated_and_its_rarity_said(features: Feat
 
 
 def test_nothing_about_an_entity_the_payment_does_not_have(features: FeatureSet) -> None:
-    row = row_of(features, amount=500.0, terminal_count_7d=np.nan, terminal_mean_amount_7d=np.nan)
+    row = row_of(features, amount=950.0, terminal_count_7d=np.nan, terminal_mean_amount_7d=np.nan)
     pushes = {"terminal_count_7d": 2.0, "terminal_mean_amount_7d": 1.5, "amount": 1.0}
-    assert reasons_for(features, row, pushes, terminal=False) == ["amount 500.00, within the usual range of payments"]
+    assert reasons_for(features, row, pushes, terminal=False) == ["amount 950.00, more than for 90% of payments"]
     # With a terminal that has no history, the missing value is itself the reason.
     assert reasons_for(features, row, pushes)[:2] == [
         "not known",
@@ -167,4 +167,25 @@ def test_habits_are_spoken_of_only_where_there_are_some(features: FeatureSet) ->
     assert texts == [
         "2.0 min after this customer's previous payment; over the last 30 days they paid every 1.0 d on average",
         "amount 29.09 is 0.5 standard deviations below this customer's 30-day average (40.00)",
+    ]
+
+
+def test_what_the_entity_usually_does_is_no_reason_for_a_flag(features: FeatureSet) -> None:
+    row = row_of(
+        features,
+        amount=500.0,
+        merchant_mean_amount_7d=24.85,
+        merchant_mean_amount_30d=26.39,
+        customer_count_24h=1.0,
+        customer_count_30d=30.0,
+        customer_distance_usual_km=8_000.0,
+    )
+    pushes = {"merchant_mean_amount_7d": 2.0, "customer_count_24h": 1.5, "amount": 1.2, "customer_distance_usual_km": 1}
+    texts = reasons_for(features, row, pushes)
+    assert len(texts) == 1 and texts[0].startswith("8,000 km from where this customer usually pays")
+    # The same facts lower the score of an approval, and say so.
+    calm = {name: -push for name, push in pushes.items()}
+    assert reasons_for(features, row, calm, flagged=False)[:2] == [
+        LOWERING + "this merchant's average payment in the last 7 days is 24.85, against 26.39 over the last 30 days",
+        LOWERING + "1 payment by this customer in the last 24 hours, against 1.0 in an average day of the last 30 days",
     ]

@@ -203,7 +203,8 @@ def _hour(c: Context) -> FloatArray:
 
 
 def _risk_when_positive(value: float, row: Row) -> int:
-    return 1 if value > 0 else 0
+    """Known fraud reads as risk; none as reassurance."""
+    return 1 if value > 0 else -1
 
 
 def _hour_wording(v: float, row: Row) -> str:
@@ -230,7 +231,14 @@ def _features() -> list[Feature]:
         out.append(Feature(name, frozenset(requires), description, compute, wording, missing, reads_as))
 
     # -- the transaction itself ------------------------------------------------------
-    add("amount", [], "Amount of the payment.", lambda c: c.events.amount, wd.population("amount", "amount {v:,.2f}"))
+    add(
+        "amount",
+        [],
+        "Amount of the payment.",
+        lambda c: c.events.amount,
+        wd.population("amount", "amount {v:,.2f}"),
+        reads_as=wd.typical_of_payments("amount"),
+    )
     add(
         "hour_of_day",
         [],
@@ -279,6 +287,7 @@ def _features() -> list[Feature]:
             f"Payments by the customer in the last {w}.",
             _raw(f"c_count_{w}"),
             wd.count_in_window(f"customer_count_{w}", "by this customer", w, "customer_count_30d"),
+            reads_as=wd.typical_of_month(f"customer_count_{w}", w, "customer_count_30d"),
         )
         add(
             f"customer_sum_{w}",
@@ -286,6 +295,7 @@ def _features() -> list[Feature]:
             f"Amount paid by the customer in the last {w}.",
             _raw(f"c_sum_{w}"),
             wd.sum_in_window(f"customer_sum_{w}", "this customer", w, "customer_sum_30d"),
+            reads_as=wd.typical_of_month(f"customer_sum_{w}", w, "customer_sum_30d"),
         )
         add(
             f"customer_mean_{w}",
@@ -294,6 +304,7 @@ def _features() -> list[Feature]:
             _mean_of("c", w),
             wd.average_payment("this customer's", w, "customer_mean_30d"),
             f"no payments by this customer in {wd.WINDOW_WORDS[w]}",
+            wd.typical_average(w, "customer_mean_30d"),
         )
         add(
             f"customer_std_{w}",
@@ -418,6 +429,7 @@ def _features() -> list[Feature]:
                 f"Payments at the {entity} in the last {w}.",
                 _raw(f"{prefix}_count_{w}"),
                 wd.count_in_window(f"{entity}_count_{w}", f"at this {entity}", w, f"{entity}_count_30d"),
+                reads_as=wd.typical_of_month(f"{entity}_count_{w}", w, f"{entity}_count_30d"),
             )
             add(
                 f"{entity}_mean_amount_{w}",
@@ -426,6 +438,7 @@ def _features() -> list[Feature]:
                 _mean_of(prefix, w),
                 wd.average_payment(whose, w, f"{entity}_mean_amount_30d"),
                 f"no payments at this {entity} in {wd.WINDOW_WORDS[w]}",
+                wd.typical_average(w, f"{entity}_mean_amount_30d"),
             )
         add(
             f"amount_to_{entity}_mean_30d",
@@ -466,7 +479,8 @@ def _features() -> list[Feature]:
                 f"Payments of the {entity} in the {span} ending one label delay before now (matured: "
                 "their fraud labels are mostly in).",
                 _raw(f"{prefix}_matured_payments_{w}"),
-                wd.matured_payments(entity, w),
+                wd.matured_payments(f"{entity}_matured_payments_{w}", entity, w),
+                reads_as=wd.typical_of_payments(f"{entity}_matured_payments_{w}"),
             )
             add(
                 f"{entity}_matured_fraud_rate_{w}",

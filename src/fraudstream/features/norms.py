@@ -111,6 +111,12 @@ class Norms:
         q = self.quantiles.get(name)
         return math.nan if q is None else _share_between(q, low, high)
 
+    def typical(self, name: str, value: float) -> bool:
+        """Within the usual range of payments: neither more nor less than for most of them."""
+        if name not in self.quantiles or math.isnan(value):
+            return False
+        return self.share_below(name, value) < REMARKABLE and self.share_above(name, value) < REMARKABLE
+
     def compare(self, name: str, value: float, more: str = "more", less: str = "less") -> str:
         """How the value stands among payments: 'more than for 97% of payments', or ''."""
         if name not in self.quantiles or math.isnan(value):

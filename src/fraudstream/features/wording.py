@@ -16,6 +16,7 @@ from fraudstream.features.norms import Row, percent
 
 __all__ = [
     "AIRLINER_KMH",
+    "ReadsAs",
     "Wording",
     "amount_ratio",
     "average_payment",
@@ -35,16 +36,23 @@ __all__ = [
     "spread",
     "sum_in_window",
     "travel_speed",
+    "typical_average",
+    "typical_of_month",
+    "typical_of_payments",
     "zscore",
 ]
 
 #: The text of a value, given the payment's features and norms.
 Wording = Callable[[float, Row], str]
+#: Whether a value reads as risk (+1), as reassurance (-1) or neither (0).
+ReadsAs = Callable[[float, Row], int]
 
 #: Faster than this between two payments, the card is not travelling with its owner.
 AIRLINER_KMH: Final = 1_000.0
 #: Payments in 30 days from which a customer's "usual" pace or place is spoken of.
 ENOUGH_FOR_A_HABIT: Final = 3
+#: A figure within this factor of its norm is usual.
+USUAL_SPREAD: Final = 1.25
 WINDOW_WORDS: Final = {
     "1h": "the last hour",
     "24h": "the last 24 hours",
@@ -76,6 +84,39 @@ def count(n: float, noun: str) -> str:
 
 def _known(value: float) -> bool:
     return not math.isnan(value)
+
+
+def _usual(ratio: float) -> bool:
+    """A figure within a fifth of its norm is what the entity usually does."""
+    return 1 / USUAL_SPREAD <= ratio <= USUAL_SPREAD
+
+
+def typical_of_payments(name: str) -> ReadsAs:
+    """A value in the usual range of payments reads as reassurance: no reason for a flag."""
+    return lambda v, row: -1 if row.norms is not None and row.norms.typical(name, v) else 0
+
+
+def typical_of_month(name: str, window: str, month: str) -> ReadsAs:
+    """A window's figure near the entity's own month (scaled to the window), or a 30-day
+    figure in the usual range of payments, reads as reassurance."""
+
+    def reads_as(v: float, row: Row) -> int:
+        if window == "30d":
+            return typical_of_payments(name)(v, row)
+        usual = row[month] * WINDOW_DAYS[window] / 30
+        return -1 if _known(usual) and usual > 0 and _usual(v / usual) else 0
+
+    return reads_as
+
+
+def typical_average(window: str, month: str) -> ReadsAs:
+    """A window's mean near the month's, or the month's near this payment, reads as reassurance."""
+
+    def reads_as(v: float, row: Row) -> int:
+        other = row["amount"] if window == "30d" else row[month]
+        return -1 if _known(other) and other > 0 and v > 0 and _usual(v / other) else 0
+
+    return reads_as
 
 
 def population(name: str, template: str, more: str = "more", less: str = "less") -> Wording:
@@ -227,12 +268,12 @@ def travel_speed(name: str) -> Wording:
     return text
 
 
-def matured_payments(entity: str, window: str) -> Wording:
+def matured_payments(name: str, entity: str, window: str) -> Wording:
     def text(v: float, row: Row) -> str:
         span = "on the day" if window == "1d" else f"in the {SPAN_WORDS[window]} up to"
         return (
             f"{count(v, 'payment')} of this {entity} {span} {row.delay_days:.0f} days ago "
-            "(old enough for their fraud reports to be in)"
+            "(old enough for their fraud reports to be in)" + row.compare(name, v)
         )
 
     return text
