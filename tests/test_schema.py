@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from fraudstream.schema import Decision, Label, Outcome, Transaction, json_schemas
+from fraudstream.schema import Decision, Label, Outcome, Transaction, json_schemas, received_now
 
 
 def valid_tx(**overrides: Any) -> dict[str, Any]:
@@ -59,7 +60,8 @@ def test_optional_fields_may_be_left_out() -> None:
 
 
 def test_epoch_seconds_are_utc() -> None:
-    assert Transaction.model_validate(valid_tx(timestamp=0)).timestamp == datetime(1970, 1, 1, tzinfo=UTC)
+    epoch = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
+    assert Transaction.model_validate(valid_tx(timestamp=epoch)).timestamp == datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +80,7 @@ def test_epoch_seconds_are_utc() -> None:
         ("timestamp", "yesterday", "datetime"),
         ("transaction_id", "", "at least 1"),
         ("transaction_id", "x" * 129, "at most 128"),
-        ("customer_id", "bad\nid", "pattern"),
+        ("customer_id", "bad\nid", "control character"),
         ("channel", "telepathy", "card_present"),
         ("ip", "999.1.1.1", "IPv4 or IPv6"),
         ("extra", {"V1": float("nan")}, "finite"),
@@ -181,3 +183,94 @@ def test_ip_addresses_read_as_ipaddress_reads_them(text: str) -> None:
 @pytest.mark.parametrize("text", ["2001:DB8::1", "::ffff:192.0.2.1", "192.0.2.255", "0.0.0.0"])
 def test_ip_addresses_are_stored_in_canonical_form(text: str) -> None:
     assert Transaction.model_validate(valid_tx(ip=text)).ip == str(ipaddress.ip_address(text))
+
+
+RECEIVED_NOW = received_now(timedelta(hours=24))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "message"),
+    [
+        ("9999-12-31T23:59:59-01:00", "beyond the years"),  # raised OverflowError, which stopped a worker
+        ("0001-01-01T00:00:00+01:00", "beyond the years"),
+        ("1999-12-31T23:59:59Z", "before 2000-01-01"),
+        ("0999-06-01T00:00:00Z", "before 2000-01-01"),  # SQLite could not read such a year back
+    ],
+)
+def test_timestamps_outside_what_can_be_held_are_refused(timestamp: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as exc:
+        Transaction.model_validate_json(json.dumps(valid_tx(timestamp=timestamp)))
+    assert error_fields(exc.value) == {"timestamp"}
+    with pytest.raises(ValidationError, match=message):
+        Label.model_validate({"transaction_id": "t", "is_fraud": True, "reported_at": timestamp})
+
+
+def test_times_ahead_of_the_clock_are_refused_on_the_wire() -> None:
+    ahead = (datetime.now(UTC) + timedelta(hours=30)).isoformat()
+    with pytest.raises(ValidationError, match="later than the clock allows"):
+        Transaction.model_validate_json(json.dumps(valid_tx(timestamp=ahead)), context=RECEIVED_NOW)
+    with pytest.raises(ValidationError, match="later than the clock allows"):
+        Label.model_validate({"transaction_id": "t", "is_fraud": True, "reported_at": ahead}, context=RECEIVED_NOW)
+    soon = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
+    assert Transaction.model_validate_json(json.dumps(valid_tx(timestamp=soon)), context=RECEIVED_NOW)
+    assert Transaction.model_validate_json(json.dumps(valid_tx(timestamp=ahead)))  # a history, not the wire
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", "12.5"),
+        ("amount", True),
+        ("latitude", "48.85"),
+        ("extra", {"a": "1.5"}),
+        ("extra", {"a": True}),
+    ],
+)
+def test_numbers_are_json_numbers(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Transaction.model_validate_json(json.dumps(valid_tx(**{field: value})))
+    assert error_fields(exc.value) <= {field, f"{field}.a"}
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    for raw in ("NaN", "Infinity", "-Infinity", "1e309"):
+        body = json.dumps(valid_tx(amount=0)).replace('"amount": 0', f'"amount": {raw}')
+        with pytest.raises(ValidationError) as exc:
+            Transaction.model_validate_json(body)
+        assert error_fields(exc.value) == {"amount"}
+    assert Transaction.model_validate_json(json.dumps(valid_tx(amount=12))).amount == 12.0
+
+
+def test_label_truth_is_a_json_boolean() -> None:
+    for value in ("yes", 1, "true"):
+        with pytest.raises(ValidationError):
+            Label.model_validate_json(
+                json.dumps({"transaction_id": "t", "is_fraud": value, "reported_at": "2026-01-01T00:00:00Z"})
+            )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("C42\u200b", "U+200B"),  # zero-width space: another customer, dodging velocity features
+        ("C42\u202e", "U+202E"),  # right-to-left override
+        ("C\u000042", "control character"),
+        ("C\u008542", "U+0085"),
+        ("a/b", "'/'"),
+    ],
+)
+def test_ids_refuse_hidden_characters_and_slashes(value: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)) as exc:
+        Transaction.model_validate(valid_tx(customer_id=value))
+    assert error_fields(exc.value) == {"customer_id"}
+
+
+def test_ids_and_names_are_normalised_and_names_refuse_nul() -> None:
+    decomposed = Transaction.model_validate(valid_tx(customer_id="Cafe\u0301", merchant_category="cafe\u0301"))
+    assert decomposed.customer_id == "Caf\u00e9" and decomposed.merchant_category == "caf\u00e9"
+    with pytest.raises(ValidationError, match="control character"):
+        Transaction.model_validate(valid_tx(merchant_category="gro\x00cery"))
+    with pytest.raises(ValidationError, match="control character"):
+        Label.model_validate(
+            {"transaction_id": "t", "is_fraud": True, "reported_at": "2026-01-01T00:00:00Z", "source": "a\x00"}
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -35,8 +36,16 @@ class Settings(BaseSettings):
         description="Semicolon-separated KEY:scope,scope entries (scopes: score, read, label, admin); "
         "empty: no authentication.",
     )
-    max_batch: int = Field(1_000, ge=1, description="Most transactions in one POST /v1/score.")
+    max_batch: int = Field(1_000, ge=1, description="Most transactions (or labels) in one request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
+
+    # what arrives over the wire
+    max_future_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How far ahead of this machine's clock a payment's or label's time may be (clock skew); "
+        "simulated traffic that runs faster than the clock needs more.",
+    )
 
     # feature state: in memory unless a Redis URL is given
     redis_url: str | None = Field(None, description="redis://host:port/db for shared feature state.")
@@ -85,6 +94,10 @@ class Settings(BaseSettings):
     @cached_property
     def keys(self) -> dict[str, frozenset[str]]:
         return self.parse_keys(self.api_keys)
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(hours=self.max_future_hours)
 
     @property
     def database(self) -> str:

@@ -39,6 +39,8 @@ __all__ = ["DemoWorld", "prepare", "run_live"]
 
 log = logging.getLogger(__name__)
 
+#: Ten years: the demo's stream may run that far ahead of the clock.
+DEMO_FUTURE_HOURS = 24 * 365 * 10
 ALL_INPUTS = frozenset({"customer", "merchant", "terminal", "device", "location", "channel", "category"})
 
 
@@ -149,7 +151,8 @@ def run_live(
     """Serve the API and dashboard and stream the world live until Ctrl-C (or `duration` s)."""
     for suffix in ("", "-wal", "-shm"):  # each demo run starts with an empty database
         (home / f"fraudstream.db{suffix}").unlink(missing_ok=True)
-    settings = Settings(home=home, host=host, port=port)
+    # The simulated days run ahead of the clock (a day in about a minute): accept their times.
+    settings = Settings(home=home, host=host, port=port, max_future_hours=DEMO_FUTURE_HOURS)
     runtime = build_runtime(settings, model=demo.model, state=MemoryState())
     known_now = demo.labels["reported_at"] < pd.Timestamp(demo.live_start)
     with console.status("warming the feature state with the history"):

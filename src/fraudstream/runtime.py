@@ -123,6 +123,7 @@ def build_runtime(
             batch_size=settings.worker_batch_size,
             max_wait=settings.worker_max_wait_ms / 1000,
             max_message_bytes=settings.max_message_bytes,
+            max_future=settings.max_future,
         )
         for worker_source, worker_letters, worker_sinks in transports
     ]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Final
@@ -21,11 +22,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
 __all__ = [
+    "EARLIEST",
     "SCHEMA_VERSION",
     "Channel",
     "Decision",
@@ -35,6 +39,7 @@ __all__ = [
     "Timings",
     "Transaction",
     "json_schemas",
+    "received_now",
 ]
 
 #: Bumped whenever a wire format changes incompatibly; model artifacts record it.
@@ -42,6 +47,17 @@ SCHEMA_VERSION: Final = 1
 
 MAX_AMOUNT: Final = 1e12
 MAX_EXTRA_FIELDS: Final = 256
+#: No payment or label is older: what a store and the feature state can hold and order.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+#: Validation context key: the latest time a payment or label received now may carry.
+LATEST: Final = "latest"
+
+
+def received_now(max_future: timedelta) -> dict[str, datetime]:
+    """The validation context for what arrives now over the wire: times may run ahead of
+    the clock by `max_future` (clock skew), no further. A payment dated far ahead would
+    claim the feature state's buckets of the future and make every real one after it late."""
+    return {LATEST: datetime.now(UTC) + max_future}
 
 
 @cache
@@ -83,21 +99,55 @@ def _ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def _utc(value: datetime, info: ValidationInfo) -> datetime:
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is beyond the years a timestamp can hold") from None
+    if value < EARLIEST:
+        raise ValueError(f"is before {EARLIEST:%Y-%m-%d}")
+    latest = info.context.get(LATEST) if isinstance(info.context, dict) else None
+    if latest is not None and value > latest:
+        raise ValueError("is later than the clock allows (the accepted skew is FRAUDSTREAM_MAX_FUTURE_HOURS)")
+    return value
 
 
-# Ids are opaque, but control characters in them break logs, CSV and HTML alike.
-Id = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Characters no id or name may hold: control, format (zero-width, bidi), surrogate,
+# private-use and line/paragraph separators. They break logs, CSV and HTML, and make
+# "C42" and "C42\u200b" two customers, which dodges the customer's velocity features.
+_HIDDEN: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_ASCII_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _visible(value: str) -> str:
+    """`value` in Unicode NFC, refused if it holds a hidden character."""
+    if value.isascii():
+        if _ASCII_CONTROL.search(value):
+            raise ValueError("holds a control character")
+        return value
+    value = unicodedata.normalize("NFC", value)
+    hidden = next((c for c in value if unicodedata.category(c) in _HIDDEN), None)
+    if hidden is not None:
+        raise ValueError(f"holds an invisible or control character (U+{ord(hidden):04X})")
+    return value
+
+
+def _id(value: str) -> str:
+    value = _visible(value)
+    if "/" in value:
+        raise ValueError("holds '/', which no id may (it could not be read back by URL)")
+    return value
+
+
+# Ids are opaque, but the same id must mean the same entity and read back by URL.
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), AfterValidator(_id)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_visible)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso4217)]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso3166)]
 IpAddress = Annotated[str, StringConstraints(max_length=45), AfterValidator(_ip)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: a number is a JSON number, not "12.5" or true (both were scored as amounts).
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Channel(StrEnum):
@@ -133,7 +183,7 @@ class Transaction(_Wire):
     transaction_id: Id
     timestamp: UtcDatetime = Field(description="When the payment happened; must carry a timezone.")
     customer_id: Id = Field(description="The paying customer or card; Kafka key.")
-    amount: Annotated[float, Field(ge=0.0, le=MAX_AMOUNT, allow_inf_nan=False)]
+    amount: Annotated[float, Field(strict=True, ge=0.0, le=MAX_AMOUNT, allow_inf_nan=False)]
     currency: Currency
     merchant_id: Id
     merchant_category: Name
@@ -141,8 +191,8 @@ class Transaction(_Wire):
     terminal_id: Id | None = None
     device_id: Id | None = None
     ip: IpAddress | None = None
-    latitude: Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)] | None = None
-    longitude: Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)] | None = None
+    latitude: Annotated[float, Field(strict=True, ge=-90.0, le=90.0, allow_inf_nan=False)] | None = None
+    longitude: Annotated[float, Field(strict=True, ge=-180.0, le=180.0, allow_inf_nan=False)] | None = None
     country: Country | None = None
     extra: dict[Name, FiniteFloat] = Field(
         default_factory=dict,
@@ -162,7 +212,7 @@ class Label(_Wire):
     """Ground truth for a transaction, known only from `reported_at` on (chargeback, analyst)."""
 
     transaction_id: Id
-    is_fraud: bool
+    is_fraud: StrictBool
     reported_at: UtcDatetime
     scenario: Name | None = Field(default=None, description="Fraud pattern, where known.")
     source: Name | None = Field(default=None, description="Who reported it: chargeback, analyst, ...")

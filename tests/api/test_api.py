@@ -108,6 +108,63 @@ def test_bad_payloads_get_422_naming_the_field(client: TestClient) -> None:
     assert client.get("/v1/decisions").json()["items"] == []  # nothing half-written
 
 
+def raw(client: TestClient, path: str, body: bytes) -> Any:
+    return client.post(path, content=body, headers={"content-type": "application/json"})
+
+
+def test_inputs_that_can_never_be_decided_get_422_not_500(client: TestClient) -> None:
+    good = json.dumps(tx(1))
+    bad_bodies = {
+        "amount": [good.replace('"amount": 26.0', f'"amount": {n}') for n in ("NaN", "Infinity", "1e309")],
+        "timestamp": [
+            json.dumps(tx(1, timestamp=t)) for t in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00")
+        ],
+        "customer_id": [json.dumps(tx(1, customer_id="C\u200b")), json.dumps(tx(1, customer_id="a/b"))],
+        "merchant_category": [json.dumps(tx(1, merchant_category="gro\u0000cery"))],
+    }
+    for field, bodies in bad_bodies.items():
+        for body in bodies:
+            response = raw(client, "/v1/score", body.encode())
+            assert response.status_code == 422, body
+            assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert raw(client, "/v1/score", b"\xff\xfe\xfd").status_code == 422  # not UTF-8
+    assert raw(client, "/v1/labels", b"\xff\xfe\xfd").status_code == 422
+    # One bad transaction among good ones: 422 for the request, naming it; nothing decided.
+    batch = raw(client, "/v1/score", f"[{good}, {bad_bodies['amount'][0]}]".encode())
+    assert batch.status_code == 422 and batch.json()["detail"][0]["loc"] == ["body", 1, "amount"]
+    assert client.get("/v1/decisions").json()["items"] == []
+    assert client.get("/v1/reviews/queue", params={"cursor": "null"}).status_code == 422
+    assert client.post("/v1/score", json=tx(2)).status_code == 200  # the connection still serves
+
+
+def test_errors_never_echo_what_was_sent(client: TestClient) -> None:
+    huge = "x" * 40_000
+    response = client.post("/v1/score", json=tx(1, customer_id=huge))
+    assert response.status_code == 422 and len(response.content) < 1_000
+    assert "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" not in response.text
+    assert client.get(f"/v1/transactions/{'y' * 2_000}").status_code == 404
+    assert len(client.get(f"/v1/transactions/{'y' * 2_000}").content) < 200
+    missing = client.post(
+        "/v1/labels", json={"transaction_id": "z" * 100, "is_fraud": True, "reported_at": T0.isoformat()}
+    )
+    assert missing.status_code == 404 and "z" * 41 not in missing.text
+
+
+def test_labels_are_bounded_and_never_before_their_payment(client: TestClient) -> None:
+    client.post("/v1/score", json=[tx(1), tx(2)]).raise_for_status()
+    before = {"transaction_id": "api-2", "is_fraud": True, "reported_at": T0.isoformat()}  # api-2 is T0 + 2 min
+    after = {**before, "transaction_id": "api-1", "reported_at": (T0 + timedelta(hours=1)).isoformat()}
+    response = client.post("/v1/labels", json=[after, before])
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", 1, "reported_at"]
+    assert client.get("/v1/transactions/api-1").json()["labels"] == []  # all or nothing
+    assert client.post("/v1/labels", json=[after] * 51).status_code == 413
+    for value in ("yes", 1):
+        assert client.post("/v1/labels", json={**after, "is_fraud": value}).status_code == 422
+    ahead = {**after, "reported_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}
+    assert client.post("/v1/labels", json=ahead).status_code == 422
+    assert client.post("/v1/labels", json=after).status_code == 201
+
+
 def test_oversized_requests_get_413(client: TestClient) -> None:
     assert client.post("/v1/score", json=[tx(i) for i in range(51)]).status_code == 413
     big = tx(1, merchant_category="x" * 64, extra={f"f{i}": float(i) for i in range(256)})

@@ -114,7 +114,11 @@ def test_markup_in_data_is_shown_as_text(browser: Any, server: Server) -> None:
     httpx.post(
         f"{server.url}/v1/score",
         json=tx(
-            99, merchant_category=evil[:64], customer_id="<script>window.__pwned=2</script>", merchant_id="<b>M</b>"
+            # Ids may not hold "/": markup in them has no closing tags.
+            99,
+            merchant_category=evil[:64],
+            customer_id="<script>window.__pwned=2",
+            merchant_id="<b>M",
         ),
     ).raise_for_status()
     page.wait_for_selector("#feed tr")
@@ -123,4 +127,4 @@ def test_markup_in_data_is_shown_as_text(browser: Any, server: Server) -> None:
     page.wait_for_selector("#detail.open")
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#feed img, #queue img, #detail img, #feed script, #detail b").count() == 0
-    assert "<script>window.__pwned=2</script>" in page.text_content("#feed tr:first-child")
+    assert "<script>window.__pwned=2" in page.text_content("#feed tr:first-child")

@@ -52,6 +52,18 @@ def test_every_transaction_decided_once_published_and_committed(
             {**json.loads(sample[0].model_dump_json()), "transaction_id": "x2", "amount": "lots"}
         ).encode(),
         "huge": b'{"transaction_id": "x3", "pad": "' + b"x" * 200_000 + b'"}',
+        # Each used to stop the stream: a validator's OverflowError killed the worker's
+        # thread; PostgreSQL refused a NUL and the batch was retried forever.
+        "overflowing_time": json.dumps(
+            {
+                **json.loads(sample[1].model_dump_json()),
+                "transaction_id": "x4",
+                "timestamp": "9999-12-31T23:59:59-01:00",
+            }
+        ).encode(),
+        "nul_in_category": json.dumps(
+            {**json.loads(sample[2].model_dump_json()), "transaction_id": "x5", "merchant_category": "a\u0000b"}
+        ).encode(),
     }
     for value in poison.values():
         bad.produce(topics["transactions"], value=value, key=b"poison")
@@ -68,7 +80,7 @@ def test_every_transaction_decided_once_published_and_committed(
     assert all(m.key() == json.loads(m.value())["customer_id"].encode() for m in published)
     letters = read_topic(brokers, topics["dlq"], len(poison))
     reasons = sorted(dict(m.headers())["error"].decode() for m in letters)
-    assert reasons == sorted(["invalid_json", "invalid_transaction", "invalid_transaction", "too_large"])
+    assert reasons == sorted(["invalid_json", "too_large"] + ["invalid_transaction"] * 4)
     assert any(b"amount" in dict(m.headers())["detail"] for m in letters)
     # Everything was committed: a new worker in the group finds nothing to do.
     again = kafka_runtime()

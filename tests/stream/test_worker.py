@@ -121,6 +121,38 @@ def test_labels_on_the_stream(runtime: Runtime) -> None:
     assert sorted(letter.reason for letter in letters.letters) == ["invalid_label", "unknown_transaction"]
 
 
+def test_messages_that_can_never_succeed_are_dead_lettered_and_the_rest_decided(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    bad = {
+        "overflowing time": tx(90, timestamp="9999-12-31T23:59:59-01:00"),
+        "before 2000": tx(91, timestamp="0001-01-01T00:00:00+01:00"),
+        "ahead of the clock": tx(92, timestamp=(datetime.now(UTC) + timedelta(days=30)).isoformat()),
+        "NUL in a name": tx(93, merchant_category="gro\u0000cery"),
+        "zero-width id": tx(94, customer_id="C1\u200b"),
+        "amount as text": tx(95, amount="12.5"),
+    }
+    for i in range(3):
+        source.put(tx(i))
+    for payload in bad.values():
+        source.put(payload)
+    source.put(tx(3))
+    early = {"transaction_id": "w-3", "is_fraud": True, "reported_at": T0.isoformat()}  # w-3 is at T0 + 3 s
+    source.put(early, LABELS)
+    source.put({**early, "transaction_id": "w-0", "source": "chargeback\u0000"}, LABELS)
+    source.put(tx(4))
+    drain(runtime)
+    assert source.lag() == 0 and source.committed == 3 + len(bad) + 1 + 2 + 1
+    stored = runtime.service.store.decisions_for([f"w-{i}" for i in [*range(5), *range(90, 96)]])
+    assert set(stored) == {f"w-{i}" for i in range(5)}
+    letters: MemoryDeadLetters = runtime.dead_letters  # type: ignore[assignment]
+    reasons = [letter.reason for letter in letters.letters]
+    assert reasons == ["invalid_transaction"] * len(bad) + ["invalid_label", "reported_before_payment"]
+    details = [letter.detail for letter in letters.letters]
+    assert details[0].startswith("timestamp: Value error, is beyond the years")
+    assert details[2].startswith("timestamp: Value error, is later than the clock allows")
+    assert runtime.service.store.get("w-3").labels == []  # type: ignore[union-attr]
+
+
 def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runtime) -> None:
     source: MemorySource = runtime.source  # type: ignore[assignment]
     store = runtime.service.store

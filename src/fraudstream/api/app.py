@@ -8,9 +8,11 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
 from fraudstream import __version__
+from fraudstream.api.bodies import validation_error
 from fraudstream.api.routers import health, labels, live, records, score
 from fraudstream.config import Settings
 from fraudstream.runtime import Runtime, build_runtime
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, validation_error)
     if runtime is not None:
         app.state.runtime = runtime
     for router in (score.router, records.router, labels.router, live.router, health.router):

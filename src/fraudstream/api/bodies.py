@@ -1,13 +1,21 @@
-"""Request bodies that are one object or a list of them: documentation and 422 errors."""
+"""Request bodies: one object or a list of them, their documentation, and 422 errors
+that name the field and the problem without echoing what was sent."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-__all__ = ["body_error", "one_or_many"]
+__all__ = ["body_error", "brief", "one_or_many", "validation_error"]
+
+#: The most of a value a message repeats; card and personal data must not be reflected.
+ECHOED: Final = 40
+#: The most of a validator's message an error returns.
+LONGEST_MESSAGE: Final = 200
 
 
 def one_or_many(schema: str) -> dict[str, Any]:
@@ -24,3 +32,23 @@ def one_or_many(schema: str) -> dict[str, Any]:
 def body_error(exc: ValidationError) -> RequestValidationError:
     """A pydantic error as FastAPI's 422, with locations starting at "body" like its own."""
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+
+
+def brief(value: str) -> str:
+    """A value a message may repeat: quoted, and cut short."""
+    return repr(value if len(value) <= ECHOED else f"{value[:ECHOED]}...")
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with each error's location, message and type, never the input: it may be huge,
+    personal, or not even serialisable (NaN, bytes that are not UTF-8)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "loc": [part if isinstance(part, int) else str(part) for part in e.get("loc", ())],
+            "msg": str(e.get("msg", ""))[:LONGEST_MESSAGE],
+            "type": e.get("type"),
+        }
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)

@@ -1,5 +1,11 @@
 """Persistence: SQLAlchemy models, Alembic migrations and the repository."""
 
-from fraudstream.store.repository import Review, Store, StoredTransaction, UnknownTransactionsError
+from fraudstream.store.repository import (
+    LabelsBeforePaymentError,
+    Review,
+    Store,
+    StoredTransaction,
+    UnknownTransactionsError,
+)
 
-__all__ = ["Review", "Store", "StoredTransaction", "UnknownTransactionsError"]
+__all__ = ["LabelsBeforePaymentError", "Review", "Store", "StoredTransaction", "UnknownTransactionsError"]

@@ -31,18 +31,34 @@ from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timing
 from fraudstream.store import pgarrays
 from fraudstream.store.models import DecisionRow, LabelRow, ReviewRow, TransactionRow
 
-__all__ = ["Review", "Store", "StoredTransaction", "UnknownTransactionsError"]
+__all__ = ["LabelsBeforePaymentError", "Review", "Store", "StoredTransaction", "UnknownTransactionsError"]
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The most of an id an error message repeats.
+ECHOED_ID = 40
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
 DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 
 
+def _listed(ids: Sequence[str]) -> str:
+    """A few ids, each cut short: errors name what went wrong, never echo what a client sent at length."""
+    shown = [i if len(i) <= ECHOED_ID else f"{i[:ECHOED_ID]}..." for i in ids[:5]]
+    return ", ".join(shown) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
 class UnknownTransactionsError(LookupError):
     def __init__(self, ids: Sequence[str]) -> None:
-        super().__init__(f"unknown transactions: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+        super().__init__(f"unknown transactions: {_listed(ids)}")
+        self.ids = list(ids)
+
+
+class LabelsBeforePaymentError(ValueError):
+    """Labels reported before the payment they label: a label cannot be known before it."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__(f"reported before their transaction: {_listed(ids)}")
         self.ids = list(ids)
 
 
@@ -506,12 +522,14 @@ class Store:
             return []
         ids = sorted({label.transaction_id for label in labels})
         with self.session() as session:
-            known = set(
-                session.scalars(select(TransactionRow.transaction_id).where(TransactionRow.transaction_id.in_(ids)))
-            )
-            unknown = [i for i in ids if i not in known]
+            query = select(TransactionRow.transaction_id, TransactionRow.timestamp)
+            paid: dict[str, datetime] = dict(session.execute(query.where(TransactionRow.transaction_id.in_(ids))).all())
+            unknown = [i for i in ids if i not in paid]
             if unknown:
                 raise UnknownTransactionsError(unknown)
+            early = sorted({label.transaction_id for label in labels if label.reported_at < paid[label.transaction_id]})
+            if early:
+                raise LabelsBeforePaymentError(early)
             rows = [
                 {
                     "transaction_id": label.transaction_id,

@@ -27,13 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fraudstream.schema import Decision, Label, Transaction
+from fraudstream.schema import Decision, Label, Transaction, received_now
 from fraudstream.service import DecideResult, DecisionService, Prepared
-from fraudstream.store import UnknownTransactionsError
+from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 from fraudstream.stream.base import (
     LABELS,
     TRANSACTIONS,
@@ -110,6 +111,7 @@ class StreamWorker:
         batch_size: int = 500,
         max_wait: float = 0.005,
         max_message_bytes: int = 64 * 1024,
+        max_future: timedelta = timedelta(hours=24),
         backoff: Backoff | None = None,
     ) -> None:
         self.source = source
@@ -119,6 +121,7 @@ class StreamWorker:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.max_message_bytes = max_message_bytes
+        self.max_future = max_future
         self.backoff = backoff or Backoff()
         self.stop = threading.Event()
         self.processed = 0  # messages settled and committed
@@ -253,22 +256,26 @@ class StreamWorker:
     def _valid_transactions(
         self, messages: list[Message], letters: list[DeadLetter]
     ) -> list[tuple[Transaction, Message]]:
-        return [(tx, m) for m in messages if (tx := self._parse(m, Transaction, letters)) is not None]
+        context = received_now(self.max_future)
+        return [(tx, m) for m in messages if (tx := self._parse(m, Transaction, letters, context)) is not None]
 
-    def _parse(self, message: Message, model: type[W], letters: list[DeadLetter]) -> W | None:
+    def _parse(self, message: Message, model: type[W], letters: list[DeadLetter], context: dict[str, Any]) -> W | None:
         """The message as `model`, or None with its dead letter: too large, not JSON, invalid."""
         if len(message.value) > self.max_message_bytes:
             letters.append(DeadLetter(message, "too_large", f"{len(message.value)} bytes > {self.max_message_bytes}"))
             return None
+        invalid = f"invalid_{model.__name__.lower()}"
         try:
             # Straight from the bytes: pydantic's own JSON parser takes half the time of
             # json.loads followed by model_validate.
-            return model.model_validate_json(message.value)
+            return model.model_validate_json(message.value, context=context)
         except ValidationError as exc:
             not_json = any(e["type"] == "json_invalid" for e in exc.errors(include_url=False))
-            invalid = "invalid_json" if not_json else f"invalid_{model.__name__.lower()}"
-            letters.append(DeadLetter(message, invalid, describe_errors(exc)))
-            return None
+            letters.append(DeadLetter(message, "invalid_json" if not_json else invalid, describe_errors(exc)))
+        except Exception as exc:  # a message that can never succeed must not stop the ones behind it
+            log.warning("a message failed validation unexpectedly", exc_info=True)
+            letters.append(DeadLetter(message, invalid, f"could not be read: {type(exc).__name__}"))
+        return None
 
     def _transactions(
         self,
@@ -306,8 +313,9 @@ class StreamWorker:
 
     def _labels(self, messages: list[Message], letters: list[DeadLetter]) -> None:
         labels: list[tuple[Label, Message]] = []
+        context = received_now(self.max_future)
         for message in messages:
-            label = self._parse(message, Label, letters)
+            label = self._parse(message, Label, letters, context)
             if label is not None:
                 labels.append((label, message))
 
@@ -317,14 +325,17 @@ class StreamWorker:
                 try:
                     self.service.label([label for label, _ in labels])
                     return
-                except UnknownTransactionsError as exc:
-                    unknown = set(exc.ids)
-                    letters.extend(
-                        DeadLetter(m, "unknown_transaction", f"no transaction {label.transaction_id!r}")
-                        for label, m in labels
-                        if label.transaction_id in unknown
+                except (UnknownTransactionsError, LabelsBeforePaymentError) as exc:
+                    refused = set(exc.ids)
+                    reason, detail = (
+                        ("unknown_transaction", "no such transaction is stored")
+                        if isinstance(exc, UnknownTransactionsError)
+                        else ("reported_before_payment", "reported_at is before its transaction's timestamp")
                     )
-                    labels = [(label, m) for label, m in labels if label.transaction_id not in unknown]
+                    letters.extend(
+                        DeadLetter(m, reason, detail) for label, m in labels if label.transaction_id in refused
+                    )
+                    labels = [(label, m) for label, m in labels if label.transaction_id not in refused]
 
         self._retry("labels", store)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_service, require
 from fraudstream.api.schemas import ReviewRequest
-from fraudstream.schema import Label
+from fraudstream.schema import Label, received_now
 from fraudstream.service import DecisionService
-from fraudstream.store import UnknownTransactionsError
+from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 
 router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require("label"))])
 
@@ -24,22 +25,45 @@ _LABELS = TypeAdapter(Label | list[Label])
     "/labels",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=one_or_many("Label"),
-    responses={404: {"description": "A label names a transaction that is not stored; nothing was stored"}},
+    responses={
+        404: {"description": "A label names a transaction that is not stored; nothing was stored"},
+        413: {"description": "Too many labels in one request"},
+    },
 )
-def post_labels(service: Service, body: Annotated[Any, Body(include_in_schema=False)]) -> dict[str, Any]:
+async def post_labels(request: Request, service: Service) -> dict[str, Any]:
     """Confirmed fraud or legitimate: stored, and folded into the features of later transactions.
 
-    All or nothing: if one label names an unknown transaction, none is stored.
+    All or nothing: if one label names an unknown transaction, or was reported before its
+    transaction, none is stored.
     """
+    body = await request.body()
+    settings = request.app.state.settings
     try:
-        parsed = _LABELS.validate_python(body)
+        parsed = _LABELS.validate_json(body, context=received_now(settings.max_future))
     except ValidationError as exc:
         raise body_error(exc) from None
     labels = parsed if isinstance(parsed, list) else [parsed]
+    if len(labels) > settings.max_batch:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"{len(labels)} labels; at most {settings.max_batch} per request"
+        )
     try:
         new = service.label(labels)
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except LabelsBeforePaymentError as exc:
+        early = set(exc.ids)
+        where = [
+            ("body", i) if isinstance(parsed, list) else ("body",)
+            for i, label in enumerate(labels)
+            if label.transaction_id in early
+        ]
+        raise RequestValidationError(
+            [
+                {"loc": (*loc, "reported_at"), "msg": "is before its transaction's timestamp", "type": "value_error"}
+                for loc in where
+            ]
+        ) from None
     return {"received": len(labels), "stored": len(new)}
 
 

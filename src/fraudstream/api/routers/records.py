@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
+from fraudstream.api.bodies import brief
 from fraudstream.api.dependencies import get_service, require
 from fraudstream.api.schemas import (
     CustomerView,
@@ -32,7 +33,7 @@ def get_transaction(transaction_id: str, service: Service) -> TransactionView:
     """A transaction with its decision, labels and reviews."""
     stored = service.store.get(transaction_id)
     if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transaction {transaction_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no transaction {brief(transaction_id)}")
     return TransactionView(
         transaction=stored.transaction,
         decision=stored.decision,
@@ -74,9 +75,12 @@ def review_queue(
     service: Service, limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None
 ) -> DecisionPage:
     """Decisions waiting for an analyst: outcome review, no label and no review yet."""
-    page, next_cursor = service.store.list_decisions(
-        outcome=Outcome.REVIEW, unresolved=True, limit=limit, cursor=cursor
-    )
+    try:
+        page, next_cursor = service.store.list_decisions(
+            outcome=Outcome.REVIEW, unresolved=True, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from None
     return DecisionPage(items=[ScoredTransaction(transaction=t, decision=d) for t, d in page], next_cursor=next_cursor)
 
 
@@ -85,7 +89,7 @@ def get_customer(customer_id: str, service: Service, limit: Annotated[int, Query
     """A customer's recent decisions and their behavioural features as of now."""
     recent, _ = service.store.list_decisions(customer_id=customer_id, limit=limit)
     if not recent:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no decisions for customer {customer_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no decisions for customer {brief(customer_id)}")
     latest = max((t for t, _ in recent), key=lambda t: t.timestamp)
     # A probe: the customer's latest payment again, now. Its customer features are the
     # customer's current ones; nothing is folded.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -10,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_service, require
-from fraudstream.schema import Decision, Transaction
+from fraudstream.schema import Decision, Transaction, received_now
 from fraudstream.service import DecisionService
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -21,15 +22,18 @@ _DECISIONS = TypeAdapter(list[Decision])
 _DECISION = TypeAdapter(Decision)
 
 
-def _validate(body: bytes, limit: int) -> tuple[list[Transaction], bool]:
+def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Transaction], bool]:
     """The body as transactions, and whether it was a list; 422 names the field, 413 if too many.
 
     Parsed straight from the bytes by pydantic (no intermediate dicts): it is most of
     the request's cost for small ones.
     """
     many = body.lstrip()[:1] == b"["
+    context = received_now(max_future)
     try:
-        transactions = _MANY.validate_json(body) if many else [_ONE.validate_json(body)]
+        transactions = (
+            _MANY.validate_json(body, context=context) if many else [_ONE.validate_json(body, context=context)]
+        )
     except ValidationError as exc:
         raise body_error(exc) from None
     if len(transactions) > limit:
@@ -54,10 +58,10 @@ async def score(request: Request, service: Annotated[DecisionService, Depends(ge
     """
     received = time.time()
     body = await request.body()
-    limit = request.app.state.settings.max_batch
+    settings = request.app.state.settings
 
     def work() -> bytes:
-        transactions, many = _validate(body, limit)
+        transactions, many = _validate(body, settings.max_batch, settings.max_future)
         decisions = service.decide(transactions, [received] * len(transactions), path="api").decisions
         return _DECISIONS.dump_json(decisions) if many else _DECISION.dump_json(decisions[0])
 
