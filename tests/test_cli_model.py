@@ -106,6 +106,19 @@ def test_train_writes_a_loadable_model(world_files: Path, tmp_path: Path) -> Non
     assert "label delay 5.00 days (given)" in result.stderr
 
 
+def test_thresholds_set_by_hand_save_a_new_version(trained_model: Model, tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    trained_model.save(model_dir)
+    before = Model.load(model_dir).version
+    result = runner.invoke(app, ["thresholds", "--model", str(model_dir), "--review", "0.2", "--decline", "0.6"])
+    assert result.exit_code == 0, result.output
+    after = Model.load(model_dir)
+    assert after.version != before and after.version in result.stdout
+    assert (after.thresholds.review, after.thresholds.decline, after.thresholds.method) == (0.2, 0.6, "manual")
+    wrong = runner.invoke(app, ["thresholds", "--model", str(model_dir), "--review", "0.6", "--decline", "0.2"])
+    assert wrong.exit_code == 2 and "above the review threshold" in wrong.output
+
+
 def test_score_writes_one_row_per_transaction(world_files: Path, trained_model: Model, tmp_path: Path) -> None:
     model_dir = tmp_path / "m"
     trained_model.save(model_dir)

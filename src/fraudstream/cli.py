@@ -540,6 +540,31 @@ def train(
     _print_warnings(model.info["warnings"])
 
 
+@app.command()
+def thresholds(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (from `train`).")],
+    review: Annotated[
+        float, typer.Option("--review", min=0.0, max=1.0, help="Score from which a payment is reviewed.")
+    ],
+    decline: Annotated[float, typer.Option("--decline", min=0.0, max=1.0, help="Score from which it is declined.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Where to save it (default: its own directory).")] = None,
+) -> None:
+    """Set a model's review and decline thresholds by hand; it is saved with a new version."""
+    import dataclasses
+
+    from fraudstream.model.artifact import Model
+    from fraudstream.model.thresholds import Thresholds
+
+    if not decline > review:
+        raise typer.BadParameter("the decline threshold must be above the review threshold", param_hint="--decline")
+    with _user_errors():
+        trained = Model.load(model)
+        before = trained.version
+        changed = dataclasses.replace(trained, thresholds=Thresholds(review, decline, "manual", {}))
+        changed.save(out or model)
+    console.print(f"saved [bold]{changed.version}[/] (was {before}): review ≥ {review:g}, decline ≥ {decline:g}")
+
+
 def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}")

@@ -165,6 +165,35 @@ def test_labels_are_bounded_and_never_before_their_payment(client: TestClient) -
     assert client.post("/v1/labels", json=after).status_code == 201
 
 
+def test_metrics_labels_are_a_bounded_set(client: TestClient) -> None:
+    client.post("/v1/score", json=[tx(1), tx(2)]).raise_for_status()
+    when = (T0 + timedelta(hours=1)).isoformat()
+    labels = [
+        {"transaction_id": "api-1", "is_fraud": True, "reported_at": when, "source": f"source-{i}"} for i in range(20)
+    ]
+    labels.append({"transaction_id": "api-2", "is_fraud": True, "reported_at": when, "source": "chargeback"})
+    assert client.post("/v1/labels", json=labels).status_code == 201
+    metrics = client.get("/metrics").text
+    counted = [line for line in metrics.splitlines() if line.startswith("fraudstream_labels_total{")]
+    assert sorted(counted) == [
+        'fraudstream_labels_total{is_fraud="true",source="chargeback"} 1.0',
+        'fraudstream_labels_total{is_fraud="true",source="other"} 20.0',
+    ]
+
+
+def test_bodies_that_are_not_declared_json_get_415(client: TestClient) -> None:
+    body = json.dumps(tx(1)).encode()
+    review = json.dumps({"transaction_id": "api-1", "verdict": "fraud"}).encode()
+    for path, content in (("/v1/score", body), ("/v1/labels", body), ("/v1/reviews", review)):
+        for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+            headers = {} if media is None else {"content-type": media}
+            assert client.post(path, content=content, headers=headers).status_code == 415, (path, media)
+    assert raw(client, "/v1/score", body).status_code == 200
+    with_charset = client.post("/v1/score", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert with_charset.status_code == 200
+    assert client.get("/v1/decisions").status_code == 200  # reads carry no body
+
+
 def test_oversized_requests_get_413(client: TestClient) -> None:
     assert client.post("/v1/score", json=[tx(i) for i in range(51)]).status_code == 413
     big = tx(1, merchant_category="x" * 64, extra={f"f{i}": float(i) for i in range(256)})

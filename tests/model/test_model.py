@@ -88,6 +88,26 @@ def test_loading_a_damaged_or_foreign_artifact_fails_clearly(model: Model, tmp_p
         Model.load(path)
 
 
+def test_a_version_covers_everything_that_decides(model: Model, tmp_path: Path) -> None:
+    path = model.save(tmp_path / "m")
+    version = Model.load(path).version
+    manifest = json.loads((path / "manifest.json").read_text())
+    edits = {
+        "thresholds": {**manifest["thresholds"], "review": manifest["thresholds"]["review"] / 2},
+        "features": {**manifest["features"], "label_delay_days": 3.0},
+        "impute": {"amount": 1.0},
+    }
+    for key, value in edits.items():
+        (path / "manifest.json").write_text(json.dumps({**manifest, key: value}))
+        with pytest.raises(ModelLoadError, match="changed after the model was saved"):
+            Model.load(path)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert Model.load(path).version == version
+    changed = dataclasses.replace(model, thresholds=dataclasses.replace(model.thresholds, review=0.01))
+    changed.save(tmp_path / "m2", name="m")
+    assert changed.version != version
+
+
 def test_model_refuses_data_without_its_inputs(model: Model) -> None:
     with pytest.raises(ModelLoadError, match="customer_id"):
         model.check_inputs({"merchant", "terminal", "device", "location", "channel", "category"})

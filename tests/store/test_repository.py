@@ -185,3 +185,11 @@ def test_a_batch_after_the_database_dropped_the_connection_goes_through_a_new_on
         finally:
             store.close()
             admin.dispose()
+
+
+def test_sqlite_commits_are_on_disk_before_they_return(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'durable.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.close()

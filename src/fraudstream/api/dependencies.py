@@ -11,7 +11,7 @@ from fraudstream.config import Settings
 from fraudstream.runtime import Runtime
 from fraudstream.service import DecisionService
 
-__all__ = ["get_runtime", "get_service", "require"]
+__all__ = ["get_runtime", "get_service", "json_body", "require"]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -23,6 +23,14 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_service(runtime: Annotated[Runtime, Depends(get_runtime)]) -> DecisionService:
     return runtime.service
+
+
+def json_body(request: Request) -> None:
+    """415 for a body that is not declared JSON: a form or text/plain POST, which any web
+    page can send across sites without asking, would otherwise be scored."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON (Content-Type: application/json)")
 
 
 def require(scope: str) -> Callable[..., None]:

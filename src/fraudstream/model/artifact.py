@@ -29,7 +29,8 @@ from fraudstream.schema import SCHEMA_VERSION, Outcome
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelLoadError"]
 
 FORMAT: Final = "fraudstream-model"
-FORMAT_VERSION: Final = 1
+#: 2: the version covers everything that changes a decision, checked at load.
+FORMAT_VERSION: Final = 2
 MODEL_FILE: Final = "model.ubj"
 MANIFEST_FILE: Final = "manifest.json"
 
@@ -42,6 +43,14 @@ class ModelLoadError(ValueError):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _decision_sha256(raw: bytes, decides: dict[str, Any]) -> str:
+    """A digest of everything that changes a decision: the booster, and the manifest's
+    features (names, encoders, label delay, norms), thresholds and imputation."""
+    digest = hashlib.sha256(raw)
+    digest.update(json.dumps(decides, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -149,10 +158,16 @@ class Model:
 
     # -- persistence --------------------------------------------------------------
 
+    def _decides(self) -> dict[str, Any]:
+        """What of the manifest changes a decision, as saved (and read back) in JSON."""
+        return {"features": self.features.to_json(), "thresholds": self.thresholds.to_json(), "impute": self.impute}
+
     def save(self, directory: Path, name: str | None = None) -> Path:
+        """Write the model; its version names the directory and a digest of all that decides."""
         directory.mkdir(parents=True, exist_ok=True)
         raw = bytes(self.booster.save_raw("ubj"))
-        digest = _sha256(raw)
+        decides = json.loads(json.dumps(self._decides(), default=str))  # as it will be read back
+        digest = _decision_sha256(raw, decides)
         name = name or directory.name
         self.info = {**self.info, "name": name, "version": f"{name}-{digest[:10]}"}
         (directory / MODEL_FILE).write_bytes(raw)
@@ -162,10 +177,9 @@ class Model:
             "schema_version": SCHEMA_VERSION,
             **self.info,
             "model_file": MODEL_FILE,
-            "model_sha256": digest,
-            "features": self.features.to_json(),
-            "thresholds": self.thresholds.to_json(),
-            "impute": self.impute,
+            "model_sha256": _sha256(raw),
+            "decision_sha256": digest,
+            **decides,
             "libraries": library_versions(),
         }
         (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
@@ -206,11 +220,28 @@ class Model:
             features = FeatureSet.from_json(manifest["features"])
         except FeatureSetMismatchError as exc:
             raise ModelLoadError(f"{directory}: {exc}") from None
+        decides = {key: manifest.get(key) for key in ("features", "thresholds", "impute")}
+        if int(manifest.get("format_version", 0)) >= 2 and _decision_sha256(raw, decides) != manifest.get(
+            "decision_sha256"
+        ):
+            raise ModelLoadError(
+                f"{manifest_path}: its features, thresholds or imputation changed after the model was saved, so "
+                "its version no longer names what decides; restore it, or set thresholds with "
+                "`fraudstream thresholds`, which saves a new version"
+            )
         booster = xgb.Booster()
         booster.load_model(bytearray(raw))
         if booster.num_features() != len(features.names) or list(booster.feature_names or []) != list(features.names):
             raise ModelLoadError(f"{directory}: the booster's features do not match the manifest's")
-        skip = {"format", "format_version", "schema_version", "model_file", "model_sha256", "features"}
+        skip = {
+            "format",
+            "format_version",
+            "schema_version",
+            "model_file",
+            "model_sha256",
+            "decision_sha256",
+            "features",
+        }
         info = {k: v for k, v in manifest.items() if k not in skip | {"thresholds", "impute"}}
         return cls(
             booster=booster,

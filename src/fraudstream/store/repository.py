@@ -81,9 +81,11 @@ class StoredTransaction:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer; NORMAL: durable at checkpoints, no fsync per commit.
+    # WAL: readers never block the writer. FULL: every commit is on disk before it returns,
+    # so a decision that was answered or published survives a power loss (NORMAL may lose
+    # the last commits); see docs/benchmarks.md for what it costs.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

@@ -9,13 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_or_many
-from fraudstream.api.dependencies import get_service, require
+from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.schema import Label, received_now
 from fraudstream.service import DecisionService
 from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 
-router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require("label"))])
+router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require("label")), Depends(json_body)])
 
 Service = Annotated[DecisionService, Depends(get_service)]
 _LABELS = TypeAdapter(Label | list[Label])

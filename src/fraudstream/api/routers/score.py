@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_or_many
-from fraudstream.api.dependencies import get_service, require
+from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.schema import Decision, Transaction, received_now
 from fraudstream.service import DecisionService
 
@@ -45,11 +45,14 @@ def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Tran
 
 @router.post(
     "/score",
-    dependencies=[Depends(require("score"))],
+    dependencies=[Depends(require("score")), Depends(json_body)],
     response_model=Decision | list[Decision],
     openapi_extra=one_or_many("Transaction"),
     summary="Score one transaction or a list of them",
-    responses={413: {"description": "Too many transactions in one request"}},
+    responses={
+        413: {"description": "Too many transactions in one request"},
+        415: {"description": "The body is not declared JSON"},
+    },
 )
 async def score(request: Request, service: Annotated[DecisionService, Depends(get_service)]) -> Response:
     """Each transaction gets a decision: score, outcome, reasons, model version and timings.
