@@ -68,3 +68,14 @@ def test_serve_without_a_model_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve"], env={"FRAUDSTREAM_HOME": str(tmp_path), "FRAUDSTREAM_MODEL_PATH": None})
     assert result.exit_code == 2
     assert "no model" in result.output
+
+
+def test_serve_refuses_an_open_api_beyond_loopback(tmp_path: Path) -> None:
+    env = {"FRAUDSTREAM_HOME": str(tmp_path), "FRAUDSTREAM_API_KEYS": ""}
+    refused = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--model", str(tmp_path / "none")], env=env)
+    assert refused.exit_code == 2 and "without API keys" in refused.output
+    # --insecure lets it go on (here to the next check: there is no model).
+    insecure = runner.invoke(
+        app, ["serve", "--host", "0.0.0.0", "--insecure", "--model", str(tmp_path / "none")], env=env
+    )
+    assert insecure.exit_code == 2 and "without API keys" not in insecure.output

@@ -47,6 +47,11 @@ def fraudstream_commands(service: dict[str, Any]) -> list[list[str]]:
     return [list(command)]
 
 
+def test_the_stack_needs_api_keys(compose: dict[str, Any]) -> None:
+    keys = compose["x-fraudstream"]["environment"]["FRAUDSTREAM_API_KEYS"]
+    assert keys.startswith("${FRAUDSTREAM_API_KEYS:?")  # compose refuses to start without them
+
+
 def test_compose_parses_and_uses_the_image(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {"kafka", "redis", "postgres", "prometheus", "grafana", "api", "worker", "producer"} <= set(services)
@@ -74,8 +79,9 @@ def test_every_service_command_is_a_real_cli_command(compose: dict[str, Any]) ->
 def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, Any]) -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    api_port = compose["services"]["api"]["command"][compose["services"]["api"]["command"].index("--port") + 1]
-    assert jobs["fraudstream-api"]["static_configs"][0]["targets"] == [f"api:{api_port}"]
+    api = compose["services"]["api"]["command"]
+    assert jobs["fraudstream-api"]["static_configs"][0]["targets"] == [f"api:{api[api.index('--metrics-port') + 1]}"]
+    assert "9100:9100" not in compose["services"]["api"].get("ports", [])  # metrics stay inside
     worker = compose["services"]["worker"]["command"]
     assert jobs["fraudstream-workers"]["dns_sd_configs"][0]["port"] == int(worker[worker.index("--metrics-port") + 1])
 

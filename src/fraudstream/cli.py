@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import signal
@@ -226,6 +227,18 @@ def demo(
     console.print("stopped cleanly")
 
 
+DEFAULT_METRICS_PORT = 9100
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command()
 def serve(
     model: Annotated[Path | None, typer.Option("--model", help="Model directory (env FRAUDSTREAM_MODEL_PATH).")] = None,
@@ -259,8 +272,17 @@ def serve(
     ] = None,
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API and dashboard.")] = True,
     metrics_port: Annotated[
-        int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus /metrics port with --no-api.")
-    ] = 9100,
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="A port of its own for Prometheus's /metrics, without keys (default with --no-api: 9100).",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Serve the API without keys on an address other than loopback.")
+    ] = False,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
@@ -278,6 +300,12 @@ def serve(
     }
     with _user_errors():
         settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    if api and not settings.keys and not insecure and not _loopback(settings.host):
+        raise typer.BadParameter(
+            f"refusing to serve the API on {settings.host} without API keys: set FRAUDSTREAM_API_KEYS "
+            "(or give --insecure)",
+            param_hint="--host",
+        )
     with _user_errors():
         runtime = build_runtime(settings, workers=workers)
         if warm is not None:
@@ -286,14 +314,17 @@ def serve(
             with err.status(f"warming feature state with {len(dataset.transactions):,} transactions"):
                 runtime.service.scorer.engine.history(dataset.transactions, dataset.labels)
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop, kubernetes: finish the batch, commit, exit
+    if metrics_port is None and not api:
+        metrics_port = DEFAULT_METRICS_PORT
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host, registry=runtime.service.metrics.registry)
     if not api:
         console.print(
             f"fraudstream {__version__}: {workers} worker(s) on {settings.source}, "
             f"model {runtime.service.scorer.version}"
         )
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr=settings.host, registry=runtime.service.metrics.registry)
         runtime.start()
         try:
             while runtime.workers_alive or not runtime.workers:

@@ -10,10 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SCOPES", "Settings"]
+from fraudstream.keys import parse_keys
 
-#: What an API key may do; "admin" may do everything.
-SCOPES = ("score", "read", "label", "admin")
+__all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
@@ -33,8 +32,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     api_keys: str = Field(
         "",
-        description="Semicolon-separated KEY:scope,scope entries (scopes: score, read, label, admin); "
-        "empty: no authentication.",
+        description="Semicolon-separated KEY:scope,scope entries (scopes: score, read, label, metrics, admin); "
+        "KEY may be sha256:<hex digest of the key>; empty: no authentication (loopback only).",
+    )
+    key_requests_per_s: float = Field(1_000.0, gt=0, description="Requests a second one API key may make.")
+    docs: bool | None = Field(
+        None, description="Serve the OpenAPI docs (/docs); default: only while no API keys are configured."
+    )
+    failed_keys_per_minute: float = Field(
+        30.0, gt=0, description="Wrong or missing keys a minute a client may send before it gets 429."
     )
     max_batch: int = Field(1_000, ge=1, description="Most transactions (or labels) in one request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
@@ -75,25 +81,13 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _valid_keys(cls, value: str) -> str:
-        cls.parse_keys(value)
+        parse_keys(value)
         return value
-
-    @staticmethod
-    def parse_keys(value: str) -> dict[str, frozenset[str]]:
-        keys: dict[str, frozenset[str]] = {}
-        for entry in filter(None, (e.strip() for e in value.split(";"))):
-            key, sep, scopes = entry.partition(":")
-            wanted = frozenset(s.strip() for s in scopes.split(",") if s.strip())
-            if not sep or not key or not wanted or not wanted <= set(SCOPES):
-                raise ValueError(
-                    f"API key entry {entry[:4]}...: write KEY:scope,scope with scopes from {', '.join(SCOPES)}"
-                )
-            keys[key] = wanted
-        return keys
 
     @cached_property
     def keys(self) -> dict[str, frozenset[str]]:
-        return self.parse_keys(self.api_keys)
+        """Key digest -> scopes (see `fraudstream.keys`)."""
+        return parse_keys(self.api_keys)
 
     @property
     def max_future(self) -> timedelta:

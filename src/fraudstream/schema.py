@@ -33,9 +33,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "Channel",
     "Decision",
+    "Id",
     "Label",
+    "Name",
     "Outcome",
     "Reason",
+    "Text",
     "Timings",
     "Transaction",
     "json_schemas",
@@ -132,6 +135,12 @@ def _visible(value: str) -> str:
     return value
 
 
+def _text(value: str) -> str:
+    """Free text (an analyst's note): lines and tabs, but no other hidden character."""
+    _visible(value.replace("\n", " ").replace("\r", " ").replace("\t", " "))
+    return unicodedata.normalize("NFC", value)
+
+
 def _id(value: str) -> str:
     value = _visible(value)
     if "/" in value:
@@ -142,6 +151,7 @@ def _id(value: str) -> str:
 # Ids are opaque, but the same id must mean the same entity and read back by URL.
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), AfterValidator(_id)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_visible)]
+Text = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_text)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso4217)]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso3166)]

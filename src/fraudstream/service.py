@@ -221,15 +221,17 @@ class DecisionService:
             [lat for lat in latencies if lat is not None],
         )
 
-    def label(self, labels: Sequence[Label]) -> list[Label]:
-        """Store labels (all or nothing) and fold the new ones into feature state."""
-        new = self.store.add_labels(labels)
+    def label(self, labels: Sequence[Label], key_id: str | None = None) -> list[Label]:
+        """Store labels (all or nothing; `key_id`: the API key that gave them) and fold the new ones."""
+        new = self.store.add_labels(labels, key_id)
         self._learn(new)
         return new
 
-    def review(self, transaction_id: str, verdict: str, analyst: str | None, note: str | None) -> Label:
+    def review(
+        self, transaction_id: str, verdict: str, analyst: str | None, note: str | None, key_id: str | None = None
+    ) -> Label:
         """An analyst's verdict: stored with the label it implies, which is folded like any other."""
-        label, new = self.store.review(transaction_id, verdict, analyst, note)
+        label, new = self.store.review(transaction_id, verdict, analyst, note, key_id)
         self._learn([label] if new else [])
         return label
 

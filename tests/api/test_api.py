@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -289,27 +290,116 @@ def test_server_sent_events(client: TestClient) -> None:
     assert event["transaction_id"] == "api-7" and event["amount"] == 32.0 and "latitude" in event
 
 
+KEYS = {
+    "score": "score-key-0123456789",
+    "read": "read-key-0123456789",
+    "label": "label-key-0123456789",
+    "metrics": "metrics-key-0123456789",
+    "admin": "admin-key-0123456789",
+}
+ROTATED = "score-key-the-new-one-42"  # a second key with the same scope, as during a rotation
+
+
 @pytest.fixture
 def secured(trained_model: Model, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(home=tmp_path, api_keys="s3cret-score:score;s3cret-read:read,label;root:admin")
+    entries = [f"{key}:{scope}" for scope, key in KEYS.items() if scope != "read"]
+    entries.append(f"sha256:{hashlib.sha256(KEYS['read'].encode()).hexdigest()}:read")  # given by its digest
+    entries.append(f"{ROTATED}:score")
+    settings = Settings(home=tmp_path, api_keys=";".join(entries), failed_keys_per_minute=1_000)
     runtime = build_runtime(settings, model=trained_model)
     with TestClient(create_app(runtime=runtime)) as client:
         yield client
 
 
-def test_api_keys_and_scopes(secured: TestClient) -> None:
-    assert secured.post("/v1/score", json=tx(1)).status_code == 401
-    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "wrong"}).status_code == 401
-    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "s3cret-read"}).status_code == 403
-    assert secured.post("/v1/score", json=tx(1), headers={"X-API-Key": "s3cret-score"}).status_code == 200
-    assert secured.get("/v1/decisions", headers={"X-API-Key": "s3cret-score"}).status_code == 403
-    assert secured.get("/v1/decisions", headers={"X-API-Key": "s3cret-read"}).status_code == 200
-    assert secured.get("/v1/decisions", params={"api_key": "s3cret-read"}).status_code == 200
-    assert secured.get("/v1/model", headers={"X-API-Key": "root"}).status_code == 200
+def secured_routes() -> list[tuple[str, str, str, Any]]:
+    """(method, path, scope it needs, JSON body) of every keyed route."""
+    label = {"transaction_id": "api-1", "is_fraud": True, "reported_at": (T0 + timedelta(hours=1)).isoformat()}
+    return [
+        ("POST", "/v1/score", "score", tx(1)),
+        ("GET", "/v1/transactions/api-1", "read", None),
+        ("GET", "/v1/decisions", "read", None),
+        ("GET", "/v1/customers/C-api", "read", None),
+        ("GET", "/v1/model", "read", None),
+        ("GET", "/v1/reviews/queue", "read", None),
+        ("GET", "/v1/stats", "read", None),
+        ("GET", "/v1/events?replay=false", "read", None),
+        ("POST", "/v1/labels", "label", label),
+        ("POST", "/v1/reviews", "label", {"transaction_id": "api-1", "verdict": "legit"}),
+        ("GET", "/metrics", "metrics", None),
+    ]
+
+
+def test_every_route_admits_exactly_the_keys_with_its_scope(secured: TestClient) -> None:
+    secured.post("/v1/score", json=tx(1), headers={"X-API-Key": KEYS["score"]}).raise_for_status()
+    for method, path, scope, body in secured_routes():
+        for holder, key in [*KEYS.items(), ("none", None), ("wrong", "wrong-key-0123456789")]:
+            headers = {} if key is None else {"X-API-Key": key}
+            if path.startswith("/v1/events"):
+                if holder not in (scope, "admin"):  # the stream itself is not opened for an admitted key
+                    status = secured.get(path, headers=headers).status_code
+                    assert status == (401 if holder in ("none", "wrong") else 403), (path, holder)
+                continue
+            status = secured.request(method, path, json=body, headers=headers).status_code
+            expected = 401 if holder in ("none", "wrong") else 403 if holder not in (scope, "admin") else None
+            if expected is None:
+                assert status < 400, (method, path, holder, status)
+            else:
+                assert status == expected, (method, path, holder, status)
     assert secured.get("/healthz").status_code == 200  # operations stay open
     assert secured.get("/").status_code == 200
 
 
+def test_keys_come_in_headers_never_in_the_url(secured: TestClient) -> None:
+    bearer = {"Authorization": f"Bearer {KEYS['read']}"}  # as Prometheus sends its credentials
+    assert secured.get("/v1/decisions", headers=bearer).status_code == 200
+    assert secured.get("/v1/decisions", params={"api_key": KEYS["read"]}).status_code == 401
+    assert secured.post("/v1/score", json=tx(2), headers={"X-API-Key": ROTATED}).status_code == 200
+    # An unauthenticated body is never read: 401, not a 422 about its content.
+    garbage = b"{" * 200_000
+    headers = {"content-type": "application/json"}
+    for path in ("/v1/score", "/v1/labels", "/v1/reviews"):
+        assert secured.post(path, content=garbage, headers=headers).status_code == 401
+    assert secured.get("/docs").status_code == 404 and secured.get("/openapi.json").status_code == 404
+
+
+def test_wrong_keys_and_busy_keys_get_429(trained_model: Model, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, api_keys=f"{KEYS['read']}:read", failed_keys_per_minute=5, key_requests_per_s=2)
+    with TestClient(create_app(runtime=build_runtime(settings, model=trained_model))) as client:
+        wrong = [client.get("/v1/decisions", headers={"X-API-Key": f"guess-{i:016d}"}).status_code for i in range(7)]
+        assert wrong == [401] * 5 + [429] * 2
+        refused = client.get("/v1/decisions", headers={"X-API-Key": KEYS["read"]})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1  # from this client, for now
+    with TestClient(create_app(runtime=build_runtime(settings, model=trained_model))) as client:
+        statuses = [client.get("/v1/decisions", headers={"X-API-Key": KEYS["read"]}).status_code for _ in range(8)]
+        assert statuses.count(200) == 4 and statuses[-1] == 429  # a burst of twice the rate, then 429
+
+
+def test_every_response_carries_security_headers(client: TestClient) -> None:
+    for path in ("/", "/app.js", "/v1/decisions", "/healthz"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert client.get("/docs").status_code == 200  # open without keys, outside the dashboard's policy
+    assert "Content-Security-Policy" not in client.get("/docs").headers
+
+
+def test_feedback_records_the_key_that_gave_it(secured: TestClient) -> None:
+    secured.post("/v1/score", json=[tx(1), tx(2)], headers={"X-API-Key": KEYS["score"]}).raise_for_status()
+    label = {"transaction_id": "api-1", "is_fraud": True, "reported_at": (T0 + timedelta(hours=1)).isoformat()}
+    secured.post("/v1/labels", json=label, headers={"X-API-Key": KEYS["label"]}).raise_for_status()
+    review = {"transaction_id": "api-2", "verdict": "legit", "analyst": "ana"}
+    secured.post("/v1/reviews", json=review, headers={"X-API-Key": KEYS["admin"]}).raise_for_status()
+    read = {"X-API-Key": KEYS["read"]}
+    key_id = {scope: hashlib.sha256(key.encode()).hexdigest()[:12] for scope, key in KEYS.items()}
+    assert secured.get("/v1/transactions/api-1", headers=read).json()["labels"][0]["key_id"] == key_id["label"]
+    reviewed = secured.get("/v1/transactions/api-2", headers=read).json()
+    assert reviewed["reviews"][0]["key_id"] == key_id["admin"] == reviewed["labels"][0]["key_id"]
+    assert KEYS["admin"] not in json.dumps(reviewed)  # the id, never the key
+
+
 def test_bad_key_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="KEY:scope"):
-        Settings(api_keys="k:superuser")
+        Settings(api_keys="a-long-enough-key-0123:superuser")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings(api_keys="k:admin")

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
 from fraudstream import __version__
-from fraudstream.api.bodies import validation_error
+from fraudstream.api.bodies import document_bodies, validation_error
+from fraudstream.api.dependencies import Guard
 from fraudstream.api.routers import health, labels, live, records, score
+from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
 from fraudstream.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
 
 STATIC = Path(str(resources.files("fraudstream.api").joinpath("static")))
+#: Every response: no framing (clickjacking), no content sniffing, no referrer leaks.
+SECURITY_HEADERS: Final = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+#: The dashboard's own files only: no inline script, nothing from elsewhere.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+#: Pages FastAPI builds from a CDN's scripts (the API docs), outside the dashboard's policy.
+DOC_PATHS: Final = ("/docs", "/redoc")
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -38,18 +54,33 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if owned:
                 app.state.runtime.stop()
 
+    docs = settings.docs if settings.docs is not None else not settings.keys
     app = FastAPI(
         title="fraudstream",
         version=__version__,
         summary="Real-time fraud scores, reasons and outcomes for payment transactions.",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
+    app.state.guard = Guard.from_settings(settings)
     app.add_exception_handler(RequestValidationError, validation_error)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith(DOC_PATHS):
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
     if runtime is not None:
         app.state.runtime = runtime
     for router in (score.router, records.router, labels.router, live.router, health.router):
         app.include_router(router)
+    document_bodies(app, [ReviewRequest])
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

@@ -3,19 +3,26 @@ that name the field and the problem without echoing what was sent."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-__all__ = ["body_error", "brief", "one_or_many", "validation_error"]
+__all__ = ["body_error", "brief", "document_bodies", "one_of", "one_or_many", "validation_error"]
 
 #: The most of a value a message repeats; card and personal data must not be reflected.
 ECHOED: Final = 40
 #: The most of a validator's message an error returns.
 LONGEST_MESSAGE: Final = 200
+
+
+def one_of(schema: str) -> dict[str, Any]:
+    """OpenAPI for a body that is one `schema` object (FastAPI's `openapi_extra`)."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 def one_or_many(schema: str) -> dict[str, Any]:
@@ -27,6 +34,24 @@ def one_or_many(schema: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"oneOf": [ref, {"type": "array", "items": ref}]}}},
         }
     }
+
+
+def document_bodies(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add the schemas of bodies read by hand (after the key is checked, so FastAPI never
+    sees them) to the app's OpenAPI components, for `one_or_many` and the like to refer to."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                own = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(own.pop("$defs", {}))
+                components[model.__name__] = own
+        return app.openapi_schema or default()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def body_error(exc: ValidationError) -> RequestValidationError:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Query, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 
 from fraudstream.config import Settings
+from fraudstream.keys import KeyBuckets, match
 from fraudstream.runtime import Runtime
 from fraudstream.service import DecisionService
 
-__all__ = ["get_runtime", "get_service", "json_body", "require"]
+__all__ = ["KEY_ID_LENGTH", "Guard", "get_runtime", "get_service", "json_body", "require"]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -33,30 +36,71 @@ def json_body(request: Request) -> None:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON (Content-Type: application/json)")
 
 
+@dataclass(frozen=True)
+class Guard:
+    """The rate limits in front of the API keys: wrong keys per client, requests per key."""
+
+    failures: KeyBuckets
+    requests: KeyBuckets
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Guard:
+        failures = settings.failed_keys_per_minute
+        return cls(
+            failures=KeyBuckets(rate=failures / 60, burst=failures),
+            requests=KeyBuckets(rate=settings.key_requests_per_s, burst=2 * settings.key_requests_per_s),
+        )
+
+
+def _too_many(wait: float, what: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS, f"too many {what}; retry later", {"Retry-After": str(math.ceil(wait))}
+    )
+
+
 def require(scope: str) -> Callable[..., None]:
     """A dependency that admits requests whose API key has `scope` (or admin).
 
-    Without configured keys the API is open. Browsers' EventSource cannot send
-    headers, so the key may also come as `?api_key=`.
+    Without configured keys the API is open (and `serve` binds only a loopback address).
+    The key comes in `X-API-Key` or `Authorization: Bearer`, never in the URL. A client
+    that sends too many wrong keys gets 429 for a while, and so does a key that makes
+    too many requests. The key's id (the start of its digest) is kept on the request for
+    the audit trail.
     """
 
     def check(
         request: Request,
         x_api_key: Annotated[str | None, Header(description="API key, when keys are configured.")] = None,
-        api_key: Annotated[str | None, Query(include_in_schema=False)] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> None:
         settings: Settings = request.app.state.settings
         keys = settings.keys
         if not keys:
             return
-        key = x_api_key or api_key
-        if key is None or key not in keys:
+        guard: Guard = request.app.state.guard
+        client = request.client.host if request.client else "unknown"
+        wait = guard.failures.wait(client)
+        if wait:
+            raise _too_many(wait, "requests with a wrong API key")
+        bearer = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        key = x_api_key or bearer
+        found = match(key, keys) if key else None
+        if found is None:
+            guard.failures.take(client)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing or unknown API key (X-API-Key header)",
                 {"WWW-Authenticate": "ApiKey"},
             )
-        if scope not in keys[key] and "admin" not in keys[key]:
+        if scope not in keys[found] and "admin" not in keys[found]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this API key lacks the {scope!r} scope")
+        wait = guard.requests.take(found)
+        if wait:
+            raise _too_many(wait, "requests with this API key")
+        request.state.key_id = found[:KEY_ID_LENGTH]
 
     return check
+
+
+#: Hex digits of a key's digest that name it in the audit trail (never the key itself).
+KEY_ID_LENGTH = 12

@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fraudstream.schema import Decision, Label, Transaction
+from fraudstream.schema import Decision, Id, Label, Name, Text, Transaction
 
 __all__ = [
     "CustomerView",
     "DecisionPage",
+    "LabelView",
     "ModelView",
     "ReviewRequest",
     "ReviewView",
@@ -30,10 +31,10 @@ class Verdict(StrEnum):
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    transaction_id: str = Field(min_length=1, max_length=128)
+    transaction_id: Id
     verdict: Verdict
-    analyst: str | None = Field(None, max_length=128)
-    note: str | None = Field(None, max_length=2_000)
+    analyst: Name | None = None
+    note: Text | None = None
 
 
 class ReviewView(BaseModel):
@@ -41,6 +42,11 @@ class ReviewView(BaseModel):
     analyst: str | None
     note: str | None
     created_at: datetime
+    key_id: str | None = Field(None, description="The API key that gave it (the start of its digest).")
+
+
+class LabelView(Label):
+    key_id: str | None = Field(None, description="The API key that gave it (the start of its digest).")
 
 
 class ScoredTransaction(BaseModel):
@@ -51,7 +57,7 @@ class ScoredTransaction(BaseModel):
 class TransactionView(BaseModel):
     transaction: Transaction
     decision: Decision | None
-    labels: list[Label]
+    labels: list[LabelView]
     reviews: list[ReviewView]
 
 

@@ -94,6 +94,7 @@ class LabelRow(Base):
     reported_at: Mapped[datetime] = mapped_column(index=True)
     scenario: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the API key that gave it (migration 0004)
 
 
 class ReviewRow(Base):
@@ -105,3 +106,4 @@ class ReviewRow(Base):
     analyst: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the API key that gave it (migration 0004)

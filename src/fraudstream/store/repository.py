@@ -69,6 +69,7 @@ class Review:
     analyst: str | None
     note: str | None
     created_at: datetime
+    key_id: str | None = None  # the API key that gave it
 
 
 @dataclass
@@ -77,6 +78,8 @@ class StoredTransaction:
     decision: Decision | None
     labels: list[Label] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    #: Per label (in order), the API key that gave it.
+    label_keys: list[str | None] = field(default_factory=list)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -518,8 +521,8 @@ class Store:
             else:
                 self._bulk_transactions.execute(connection, [_tx_row(tx, received_at) for tx in transactions])
 
-    def add_labels(self, labels: Sequence[Label]) -> list[Label]:
-        """Store labels; all or nothing. Returns the ones not stored before."""
+    def add_labels(self, labels: Sequence[Label], key_id: str | None = None) -> list[Label]:
+        """Store labels (given with API key `key_id`, if any); all or nothing. Returns the ones not stored before."""
         if not labels:
             return []
         ids = sorted({label.transaction_id for label in labels})
@@ -539,6 +542,7 @@ class Store:
                     "reported_at": label.reported_at,
                     "scenario": label.scenario,
                     "source": label.source or "api",
+                    "key_id": key_id,
                 }
                 for label in labels
             ]
@@ -547,7 +551,12 @@ class Store:
         return [label for label in labels if (label.transaction_id, label.is_fraud, label.source or "api") in new]
 
     def review(
-        self, transaction_id: str, verdict: str, analyst: str | None = None, note: str | None = None
+        self,
+        transaction_id: str,
+        verdict: str,
+        analyst: str | None = None,
+        note: str | None = None,
+        key_id: str | None = None,
     ) -> tuple[Label, bool]:
         """Record an analyst's verdict and the label it implies; returns (label, label was new)."""
         now = datetime.now(UTC)
@@ -555,10 +564,17 @@ class Store:
             if session.get(TransactionRow, transaction_id) is None:
                 raise UnknownTransactionsError([transaction_id])
             session.add(
-                ReviewRow(transaction_id=transaction_id, verdict=verdict, analyst=analyst, note=note, created_at=now)
+                ReviewRow(
+                    transaction_id=transaction_id,
+                    verdict=verdict,
+                    analyst=analyst,
+                    note=note,
+                    created_at=now,
+                    key_id=key_id,
+                )
             )
         label = Label(transaction_id=transaction_id, is_fraud=verdict == "fraud", reported_at=now, source="analyst")
-        return label, bool(self.add_labels([label]))
+        return label, bool(self.add_labels([label], key_id))
 
     # -- reads --------------------------------------------------------------------
 
@@ -585,7 +601,7 @@ class Store:
             decision = session.get(DecisionRow, transaction_id)
             labels = session.scalars(
                 select(LabelRow).where(LabelRow.transaction_id == transaction_id).order_by(LabelRow.reported_at)
-            )
+            ).all()
             reviews = session.scalars(
                 select(ReviewRow).where(ReviewRow.transaction_id == transaction_id).order_by(ReviewRow.created_at)
             )
@@ -593,7 +609,10 @@ class Store:
                 transaction=_transaction(tx),
                 decision=_decision(decision) if decision else None,
                 labels=[_label(row) for row in labels],
-                reviews=[Review(r.transaction_id, r.verdict, r.analyst, r.note, r.created_at) for r in reviews],
+                reviews=[
+                    Review(r.transaction_id, r.verdict, r.analyst, r.note, r.created_at, r.key_id) for r in reviews
+                ],
+                label_keys=[row.key_id for row in labels],
             )
 
     def list_decisions(

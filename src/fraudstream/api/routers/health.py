@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from fraudstream.api.dependencies import get_runtime
+from fraudstream.api.dependencies import get_runtime, require
 from fraudstream.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -34,6 +34,8 @@ def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Any:
     )
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require("metrics"))])
 def metrics(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+    """Prometheus metrics; with API keys configured, for keys with the metrics scope
+    (`Authorization: Bearer`, which Prometheus sends), or on `serve --metrics-port`."""
     return Response(runtime.service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

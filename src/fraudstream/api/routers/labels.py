@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from fraudstream.api.bodies import body_error, one_or_many
+from fraudstream.api.bodies import body_error, one_of, one_or_many
 from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.schema import Label, received_now
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(requir
 
 Service = Annotated[DecisionService, Depends(get_service)]
 _LABELS = TypeAdapter(Label | list[Label])
+_REVIEW = TypeAdapter(ReviewRequest)
 
 
 @router.post(
@@ -48,7 +49,7 @@ async def post_labels(request: Request, service: Service) -> dict[str, Any]:
             status.HTTP_413_CONTENT_TOO_LARGE, f"{len(labels)} labels; at most {settings.max_batch} per request"
         )
     try:
-        new = service.label(labels)
+        new = service.label(labels, getattr(request.state, "key_id", None))
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except LabelsBeforePaymentError as exc:
@@ -67,10 +68,24 @@ async def post_labels(request: Request, service: Service) -> dict[str, Any]:
     return {"received": len(labels), "stored": len(new)}
 
 
-@router.post("/reviews", status_code=status.HTTP_201_CREATED, response_model=Label, tags=["review"])
-def post_review(request: ReviewRequest, service: Service) -> Label:
-    """An analyst's verdict on a transaction; it becomes a label (source "analyst")."""
+@router.post(
+    "/reviews",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Label,
+    tags=["review"],
+    openapi_extra=one_of("ReviewRequest"),
+)
+async def post_review(request: Request, service: Service) -> Label:
+    """An analyst's verdict on a transaction; it becomes a label (source "analyst").
+
+    The body is read only once the key is checked (as every body here).
+    """
     try:
-        return service.review(request.transaction_id, request.verdict.value, request.analyst, request.note)
+        review = _REVIEW.validate_json(await request.body())
+    except ValidationError as exc:
+        raise body_error(exc) from None
+    try:
+        key_id = getattr(request.state, "key_id", None)
+        return service.review(review.transaction_id, review.verdict.value, review.analyst, review.note, key_id)
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

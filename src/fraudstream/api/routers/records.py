@@ -12,6 +12,7 @@ from fraudstream.api.dependencies import get_service, require
 from fraudstream.api.schemas import (
     CustomerView,
     DecisionPage,
+    LabelView,
     ModelView,
     ReviewView,
     ScoredTransaction,
@@ -37,9 +38,12 @@ def get_transaction(transaction_id: str, service: Service) -> TransactionView:
     return TransactionView(
         transaction=stored.transaction,
         decision=stored.decision,
-        labels=stored.labels,
+        labels=[
+            LabelView.model_construct(**label.__dict__, key_id=key)
+            for label, key in zip(stored.labels, stored.label_keys, strict=True)
+        ],
         reviews=[
-            ReviewView(verdict=r.verdict, analyst=r.analyst, note=r.note, created_at=r.created_at)
+            ReviewView(verdict=r.verdict, analyst=r.analyst, note=r.note, created_at=r.created_at, key_id=r.key_id)
             for r in stored.reviews
         ],
     )

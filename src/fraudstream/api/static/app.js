@@ -8,7 +8,8 @@ const POINT_LIFETIME_MS = 90_000;
 const COLORS = { approve: "#3fb68b", review: "#f5a524", decline: "#e5484d", land: "#243041", coast: "#34445a", grid: "#2a313c", muted: "#8b96a5", accent: "#5b8def" };
 
 const state = {
-  key: localStorage.getItem("fraudstream.key") || "",
+  // The key lives as long as the tab: not in localStorage, which outlives it.
+  key: sessionStorage.getItem("fraudstream.key") || "",
   points: [],
   thresholds: { review: 0.5, decline: 0.9 },
   land: null,
@@ -71,7 +72,7 @@ function askKey() {
       state.askingKey = false;
       if (dialog.returnValue === "ok") {
         state.key = $("key-input").value.trim();
-        localStorage.setItem("fraudstream.key", state.key);
+        sessionStorage.setItem("fraudstream.key", state.key);
         connect();
       }
     },
@@ -128,21 +129,53 @@ function onDecision(d) {
   }
 }
 
-function connect() {
-  if (state.events) state.events.close();
-  const url = "v1/events" + (state.key ? `?api_key=${encodeURIComponent(state.key)}` : "");
-  const events = new EventSource(url);
-  state.events = events;
+// The live feed: Server-Sent Events read through fetch, which sends the key in a header
+// (EventSource cannot, and a key in the URL ends up in access logs).
+async function connect() {
+  if (state.events) state.events.abort();
+  const controller = new AbortController();
+  state.events = controller;
   const status = $("status");
-  events.onopen = () => {
+  const headers = { Accept: "text/event-stream" };
+  if (state.key) headers["X-API-Key"] = state.key;
+  try {
+    const response = await fetch("v1/events", { headers, signal: controller.signal, cache: "no-store" });
+    if (response.status === 401 || response.status === 403) {
+      askKey();
+      return;
+    }
+    if (!response.ok || !response.body) throw new Error(`v1/events: ${response.status}`);
     status.dataset.state = "live";
     status.textContent = "live";
-  };
-  events.onerror = () => {
-    status.dataset.state = "down";
-    status.textContent = "reconnecting";
-  };
-  events.addEventListener("decision", (message) => onDecision(JSON.parse(message.data)));
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = (buffer + value).replace(/\r\n/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (event === "decision" && data.length) onDecision(JSON.parse(data.join("\n")));
+      }
+    }
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    console.warn("live feed", error);
+  }
+  if (controller.signal.aborted) return;
+  status.dataset.state = "down";
+  status.textContent = "reconnecting";
+  setTimeout(() => {
+    if (state.events === controller) connect();
+  }, 2_000);
 }
 
 // -- map --------------------------------------------------------------------------------
