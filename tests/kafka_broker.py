@@ -120,3 +120,23 @@ def read_topic(brokers: str, topic: str, expected: int, timeout: float = 60.0) -
     finally:
         consumer.close()
     return messages
+
+
+def committed_offsets(brokers: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offset of each partition of `topic` that has one."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+
+
+def log_ends(messages: list[Any], partitions: int) -> dict[int, int]:
+    """Each partition's next offset, from every message read back from it."""
+    ends: dict[int, int] = {}
+    for m in messages:
+        ends[m.partition()] = max(ends.get(m.partition(), 0), m.offset() + 1)
+    return ends

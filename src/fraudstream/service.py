@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from fraudstream.schema import Decision, Label, Outcome, Transaction
 from fraudstream.scoring import PendingBatch, Scorer
 from fraudstream.store import Store
 
-__all__ = ["DecideResult", "DecisionService", "Prepared", "decision_event"]
+__all__ = ["DecideResult", "DecisionService", "Prepared", "decision_event", "same_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ class DecideResult:
     fresh: list[tuple[Transaction, Decision]] = field(default_factory=list)  # decided by this call
     replayed: int = 0  # transactions decided before: their stored decision came back
     state: Settle = settled  # waits until the feature state holds the batch (see `decide`)
+    #: Positions of transactions whose id was decided (or comes earlier in the batch) with
+    #: another payload: their entry in `decisions` is that other payload's decision.
+    conflicts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -74,11 +77,28 @@ class Prepared:
     after: PendingBatch  # the batch whose fold it counts on: valid if that was the last one
 
 
+def same_payload(a: Transaction, b: Transaction) -> bool:
+    """The same payment: every field equal (times as instants, whatever their offset)."""
+    return vars(a) == vars(b)
+
+
 def _distinct(transactions: Sequence[Transaction]) -> list[Transaction]:
     first: dict[str, Transaction] = {}
     for tx in transactions:
         first.setdefault(tx.transaction_id, tx)
     return list(first.values())
+
+
+def _conflicts(transactions: Sequence[Transaction], stored: Mapping[str, Transaction]) -> list[int]:
+    """Positions whose payload differs from the one their id stands for: the stored
+    transaction if it was decided before, else the first of the batch with that id."""
+    first: dict[str, Transaction] = {}
+    conflicts = []
+    for i, tx in enumerate(transactions):
+        original = stored.get(tx.transaction_id) or first.setdefault(tx.transaction_id, tx)
+        if original is not tx and not same_payload(original, tx):
+            conflicts.append(i)
+    return conflicts
 
 
 class DecisionService:
@@ -121,7 +141,9 @@ class DecisionService:
         """Decisions for a batch, each stored before it is returned or published.
 
         A transaction id decided before gets its stored decision back (a retry or a
-        replay after a crash); a repeated id within the batch is decided once.
+        replay after a crash); a repeated id within the batch is decided once. An id
+        sent again with another payload is not decided again either: its position is
+        in `result.conflicts`, for the caller to refuse (409, or a dead letter).
         Without `wait_for_state`, the feature state may still be folding the batch on
         return: the caller settles `result.state` (with `settle`) before it counts the
         batch as done, as a stream worker does before it commits offsets. `meanwhile`
@@ -167,16 +189,22 @@ class DecisionService:
                 state = settled
             decided = {d.transaction_id: d for d in scored if d.transaction_id in inserted}
             earlier = [tx.transaction_id for tx in unique if tx.transaction_id not in inserted]
+            stored_before: dict[str, Transaction] = {}
             if earlier:  # decided before: the stored decision stands
                 decided.update(self.store.decisions_for(earlier))
+                stored_before = self.store.transactions_for(earlier)
+            conflicts = _conflicts(transactions, stored_before) if earlier or len(unique) < len(ids) else []
             fresh = [(tx, decided[tx.transaction_id]) for tx in unique if tx.transaction_id in inserted]
             timings = pending.scored.timings
             self.metrics.observe_decisions([d for _, d in fresh], timings.features_ms, timings.model_ms)
-        replayed = sum(1 for i in ids if i not in inserted)
+        refused = set(conflicts)
+        replayed = sum(1 for n, i in enumerate(ids) if i not in inserted and n not in refused)
         if replayed:
             self.metrics.replayed.inc(replayed)
+        if conflicts:
+            self.metrics.conflicts.labels(path=path).inc(len(conflicts))
         self._publish(fresh, transactions, created_at, path, clock)
-        return DecideResult([decided[i] for i in ids], fresh, replayed, state)
+        return DecideResult([decided[i] for i in ids], fresh, replayed, state, conflicts)
 
     def prepare_next(self, transactions: Sequence[Transaction]) -> Prepared:
         """Score the batch after the one being stored, as if its fold were applied.

@@ -7,7 +7,7 @@ import gc
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,38 @@ def test_score_a_batch_in_order(client: TestClient) -> None:
     ids = [d["transaction_id"] for d in response.json()]
     assert ids == [f"api-{i}" for i in range(10)] + ["api-3"]
     assert response.json()[3] == response.json()[10]
+
+
+def test_an_id_sent_again_with_another_payload_gets_409(client: TestClient, runtime: Runtime) -> None:
+    first = client.post("/v1/score", json=tx(1)).json()
+    # The same payment with its time at another offset is the same payload: a replay.
+    same = tx(1, timestamp=(T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=2))).isoformat())
+    assert client.post("/v1/score", json=same).json() == first
+    changed = client.post("/v1/score", json=tx(1, amount=9_999.0))
+    assert changed.status_code == 409
+    assert changed.json()["detail"] == [
+        {
+            "loc": ["body", "transaction_id"],
+            "msg": "this id was decided with another payload",
+            "type": "conflicting_duplicate",
+        }
+    ]
+    assert "9999" not in changed.text and "api-1" not in changed.text
+    # In a batch: the conflicting ones are named by position, the rest decided.
+    batch = client.post("/v1/score", json=[tx(2), tx(1, customer_id="C-other"), tx(3), tx(3, amount=1.0), tx(3)])
+    assert batch.status_code == 409
+    assert [d["loc"] for d in batch.json()["detail"]] == [
+        ["body", 1, "transaction_id"],
+        ["body", 3, "transaction_id"],
+        ["body"],
+    ]
+    stored = runtime.service.store.transactions_for(["api-1", "api-2", "api-3"])
+    assert stored["api-1"].amount == 26.0 and stored["api-1"].customer_id == "C-api"
+    assert stored["api-3"].amount == 28.0 and "api-2" in stored
+    again = client.post("/v1/score", json=[tx(2), tx(3)])
+    assert again.status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'fraudstream_conflicting_duplicates_total{path="api"} 3.0' in metrics
 
 
 def test_bad_payloads_get_422_naming_the_field(client: TestClient) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -18,7 +18,7 @@ from fraudstream.schema import Transaction
 from fraudstream.store import Store
 from fraudstream.stream import Backoff
 from tests.integration.conftest import assert_same_state, decided_count, reference_state, send
-from tests.kafka_broker import read_topic
+from tests.kafka_broker import committed_offsets, log_ends, read_topic
 from tests.services import POSTGRES_URL, REDIS_URL
 from tests.tcp_proxy import TcpProxy
 
@@ -64,30 +64,51 @@ def test_every_transaction_decided_once_published_and_committed(
         "nul_in_category": json.dumps(
             {**json.loads(sample[2].model_dump_json()), "transaction_id": "x5", "merchant_category": "a\u0000b"}
         ).encode(),
+        # Refused by a rule of the database's own (below): isolated, not retried forever.
+        "refused_by_database": json.dumps(
+            {**json.loads(sample[4].model_dump_json()), "transaction_id": "x6", "merchant_category": "refused"}
+        ).encode(),
+        # Produced after the sample, under the same key (so the same partition): decided first.
+        "conflicting_duplicate": json.dumps({**json.loads(sample[3].model_dump_json()), "amount": 1.25}).encode(),
     }
-    for value in poison.values():
-        bad.produce(topics["transactions"], value=value, key=b"poison")
+    for name, value in poison.items():
+        key = sample[3].customer_id.encode() if name == "conflicting_duplicate" else b"poison"
+        bad.produce(topics["transactions"], value=value, key=key)
     bad.flush(10)
     runtime = kafka_runtime()
+    with runtime.service.store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "ALTER TABLE transactions ADD CONSTRAINT refused CHECK (merchant_category <> 'refused')"
+        )
     run_until(runtime, lambda: runtime.workers[0].processed >= len(sample) + len(poison))
     assert runtime.workers[0].source.lag() == 0  # from the fetches' high watermarks
     runtime.stop()
 
     assert decided_count(postgres_url) == len(sample)
     published = read_topic(brokers, topics["decisions"], len(sample))
-    ids = [json.loads(m.value())["transaction_id"] for m in published]
-    assert set(ids) == {t.transaction_id for t in sample}
-    assert all(m.key() == json.loads(m.value())["customer_id"].encode() for m in published)
-    letters = read_topic(brokers, topics["dlq"], len(poison))
-    reasons = sorted(dict(m.headers())["error"].decode() for m in letters)
-    assert reasons == sorted(["invalid_json", "too_large"] + ["invalid_transaction"] * 4)
-    assert any(b"amount" in dict(m.headers())["detail"] for m in letters)
-    # Everything was committed: a new worker in the group finds nothing to do.
-    again = kafka_runtime()
-    again.start()
-    time.sleep(4)
-    assert again.workers[0].processed == 0
-    again.stop()
+    decisions = [json.loads(m.value()) for m in published]
+    assert sorted(d["transaction_id"] for d in decisions) == sorted(t.transaction_id for t in sample)
+    assert all(m.key() == d["customer_id"].encode() for m, d in zip(published, decisions, strict=True))
+    # Each bad message is in the dead-letter topic as it was sent, with why and where from.
+    letters = {m.value(): m for m in read_topic(brokers, topics["dlq"], len(poison))}
+    assert set(letters) == set(poison.values())
+    expected = {
+        "invalid_json": "invalid_json",
+        "huge": "too_large",
+        "conflicting_duplicate": "conflicting_duplicate",
+        "refused_by_database": "rejected_by_store",
+    }
+    for name, value in poison.items():
+        headers = dict(letters[value].headers())
+        assert headers["error"].decode() == expected.get(name, "invalid_transaction"), name
+        assert re.fullmatch(rf"{topics['transactions']}\[[0-3]\]@\d+", headers["source"].decode()), name
+        assert headers["detail"], name
+    assert b"amount" in dict(letters[poison["wrong_type"]].headers())["detail"]
+    assert letters[poison["huge"]].key() == b"poison"
+    # Everything was committed: the group's offsets are the ends of the partitions.
+    sent = read_topic(brokers, topics["transactions"], len(sample) + len(poison))
+    committed = committed_offsets(brokers, runtime.settings.kafka_group, topics["transactions"], 4)
+    assert committed == log_ends(sent, 4) and len(sent) == sum(committed.values()) == len(sample) + len(poison)
     compared = assert_same_state(
         RedisState(REDIS_URL, prefix=runtime.settings.state_prefix), reference_state(trained_model, sample)
     )
@@ -162,8 +183,37 @@ def test_two_workers_split_the_partitions_and_match_one(
     assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))
 
 
-def _decisions_by_id(messages: list[Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for m in messages:
-        out.setdefault(json.loads(m.value())["transaction_id"], []).append(m.value().decode())
-    return out
+def test_a_worker_joining_mid_stream_takes_partitions_over_without_loss_or_double_folds(
+    kafka_runtime: Callable[..., Runtime],
+    brokers: str,
+    topics: dict[str, str],
+    postgres_url: str,
+    redis_prefix: str,
+    stream_transactions: list[Transaction],
+    trained_model: Model,
+) -> None:
+    sample = stream_transactions
+    send(brokers, topics, sample)
+    first = kafka_runtime(worker_batch_size=50)
+    run_until(first, lambda: decided_count(postgres_url) >= 300)
+    second = kafka_runtime(worker_batch_size=50)  # the group rebalances while the first is busy
+    run_until(second, lambda: decided_count(postgres_url) >= len(sample))
+    workers = [first.workers[0], second.workers[0]]
+    deadline = time.monotonic() + 60
+    while sum(w.processed for w in workers) < len(sample) or any(w.source.lag() for w in workers):
+        assert time.monotonic() < deadline, ([w.processed for w in workers], [w.source.lag() for w in workers])
+        time.sleep(0.1)
+    assert second.workers[0].source.assignment  # type: ignore[attr-defined]
+    first.stop()
+    second.stop()
+
+    assert second.workers[0].processed > 0
+    sent = read_topic(brokers, topics["transactions"], len(sample))
+    assert committed_offsets(brokers, first.settings.kafka_group, topics["transactions"], 4) == log_ends(sent, 4)
+    # A batch taken over may be redelivered: then it is republished, identically.
+    published: dict[str, set[bytes]] = {}
+    for m in read_topic(brokers, topics["decisions"], len(sample)):
+        published.setdefault(json.loads(m.value())["transaction_id"], set()).add(m.value())
+    assert set(published) == {t.transaction_id for t in sample}
+    assert all(len(versions) == 1 for versions in published.values())
+    assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))

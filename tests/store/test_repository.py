@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
+from fraudstream.service import same_payload
 from fraudstream.store import Store, UnknownTransactionsError
 from fraudstream.store.models import Base
 from tests.services import postgres_schema
@@ -83,6 +84,22 @@ def test_decisions_round_trip_and_are_idempotent(store: Store) -> None:
     assert stored["t1"] == pairs[1][1]  # the first decision stands
     assert stored["t1"].decided_at.tzinfo is not None
     assert store.transactions_for(["t2"])["t2"] == tx(2)
+
+
+def test_a_stored_transaction_reads_back_as_the_same_payload(store: Store) -> None:
+    """Idempotency compares a re-sent transaction with the stored one: every value must
+    come back exactly, or a plain redelivery would be refused as a conflict."""
+    ist = timezone(timedelta(hours=5, minutes=30))
+    sent = [
+        tx(1, amount=0.1 + 0.2, latitude=-89.999999, longitude=179.123456789, extra={"V1": -0.0, "V2": 5e-324}),
+        tx(2, timestamp=datetime(2026, 3, 1, 17, 31, 2, 999_999, tzinfo=ist), ip="2001:db8::1", country="IN"),
+        tx(3, merchant_category="café ☕", terminal_id="T-ü", device_id="D1", extra={"V3": 123456789.12345679}),
+        tx(4, latitude=None, longitude=None, extra={}),
+    ]
+    store.save_decisions([(t, decision(t)) for t in sent])
+    back = store.transactions_for([t.transaction_id for t in sent])
+    assert all(same_payload(back[t.transaction_id], t) for t in sent)
+    assert not same_payload(back["t1"], tx(1, amount=0.3))
 
 
 def test_get_with_labels_and_reviews(store: Store) -> None:

@@ -106,6 +106,30 @@ def test_redelivery_and_duplicates_give_one_decision(runtime: Runtime) -> None:
     assert len({d.model_dump_json() for d in replayed}) == 1  # republished identically
 
 
+def test_an_id_sent_again_with_another_payload_is_dead_lettered(runtime: Runtime) -> None:
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    source.put(tx(0))
+    source.put(tx(1))
+    source.put(tx(1, amount=500.0))  # within the batch
+    drain(runtime)
+    source.put(tx(0, customer_id="C9"))  # after it was decided
+    source.put(tx(0))  # a plain redelivery
+    source.put(tx(2))
+    drain(runtime)
+    letters: MemoryDeadLetters = runtime.dead_letters  # type: ignore[assignment]
+    assert [(json.loads(letter.message.value)["transaction_id"], letter.reason) for letter in letters.letters] == [
+        ("w-1", "conflicting_duplicate"),
+        ("w-0", "conflicting_duplicate"),
+    ]
+    assert json.loads(letters.letters[1].message.value)["customer_id"] == "C9"
+    sink: MemorySink = runtime.workers[0].sinks[0]  # type: ignore[assignment]
+    published = [(t.transaction_id, t.customer_id, t.amount) for t, _ in sink.decisions]
+    assert published == [("w-0", "C0", 10.0), ("w-1", "C1", 11.0), ("w-0", "C0", 10.0), ("w-2", "C2", 12.0)]
+    stored = runtime.service.store.transactions_for(["w-0", "w-1"])
+    assert (stored["w-0"].customer_id, stored["w-1"].amount) == ("C0", 11.0)
+    assert source.committed == 6
+
+
 def test_labels_on_the_stream(runtime: Runtime) -> None:
     source: MemorySource = runtime.source  # type: ignore[assignment]
     source.put(tx(0))
@@ -151,6 +175,55 @@ def test_messages_that_can_never_succeed_are_dead_lettered_and_the_rest_decided(
     assert details[0].startswith("timestamp: Value error, is beyond the years")
     assert details[2].startswith("timestamp: Value error, is later than the clock allows")
     assert runtime.service.store.get("w-3").labels == []  # type: ignore[union-attr]
+
+
+def test_what_the_database_refuses_is_isolated_and_dead_lettered_the_rest_decided(runtime: Runtime) -> None:
+    # Rules of the database's own that validation does not know of: it refuses these rows
+    # for what is in them, so no retry can succeed.
+    with runtime.service.store.engine.begin() as connection:
+        for table, column in (("transactions", "merchant_category"), ("labels", "source")):
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN NEW.{column} = 'refused' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    source: MemorySource = runtime.source  # type: ignore[assignment]
+    for i in range(9):
+        source.put(tx(i, merchant_category="refused") if i in (2, 7) else tx(i))
+    for i in (0, 1, 3):
+        source.put(
+            {
+                "transaction_id": f"w-{i}",
+                "is_fraud": True,
+                "reported_at": (T0 + timedelta(days=1)).isoformat(),
+                "source": "refused" if i == 1 else "chargeback",
+            },
+            LABELS,
+        )
+    drain(runtime)
+    assert source.committed == 12 and runtime.workers[0].alive is False  # drained by steps, not a thread
+    stored = runtime.service.store.decisions_for([f"w-{i}" for i in range(9)])
+    assert set(stored) == {f"w-{i}" for i in range(9) if i not in (2, 7)}
+    letters: MemoryDeadLetters = runtime.dead_letters  # type: ignore[assignment]
+    assert [(json.loads(letter.message.value)["transaction_id"], letter.reason) for letter in letters.letters] == [
+        ("w-2", "rejected_by_store"),
+        ("w-7", "rejected_by_store"),
+        ("w-1", "rejected_by_store"),
+    ]
+    assert letters.letters[0].detail == "the database refused it (IntegrityError)"
+    sink: MemorySink = runtime.workers[0].sinks[0]  # type: ignore[assignment]
+    assert [t.transaction_id for t, _ in sink.decisions] == [f"w-{i}" for i in range(9) if i not in (2, 7)]
+    assert [len(runtime.service.store.get(f"w-{i}").labels) for i in (0, 1, 3)] == [1, 0, 1]  # type: ignore[union-attr]
+    # Folded once each, in order: the same state as the accepted events alone.
+    accepted = {i: Transaction.model_validate(tx(i)) for i in range(9) if i not in (2, 7)}
+    reference = Scorer(runtime.service.model, MemoryState())
+    reference.score(list(accepted.values()))
+    reported = T0 + timedelta(days=1)
+    reference.learn(
+        [(Label(transaction_id=f"w-{i}", is_fraud=True, reported_at=reported), accepted[i]) for i in (0, 3)]
+    )
+    state: MemoryState = runtime.service.scorer.engine.state  # type: ignore[assignment]
+    for kind, entity in (("customer", "C0"), ("customer", "C1"), ("customer", "C2"), ("merchant", "M1")):
+        assert np.array_equal(state.row(kind, entity), reference.engine.state.row(kind, entity), equal_nan=True)  # type: ignore[attr-defined]
 
 
 def test_a_failing_store_is_retried_and_nothing_is_lost_or_doubled(runtime: Runtime) -> None:

@@ -47,6 +47,12 @@ class Metrics:
         self.replayed = Counter(
             "fraudstream_replayed_decisions", "Transactions seen before: their stored decision was reused.", registry=r
         )
+        self.conflicts = Counter(
+            "fraudstream_conflicting_duplicates",
+            "Transactions refused: their id was decided with another payload.",
+            ["path"],
+            registry=r,
+        )
         self.scored_ahead = Counter(
             "fraudstream_scored_ahead",
             "Batches scored while the batch before was stored, by whether the scoring stood or was stale.",

@@ -6,6 +6,14 @@ from fraudstream.store.repository import (
     Store,
     StoredTransaction,
     UnknownTransactionsError,
+    refused_for_data,
 )
 
-__all__ = ["LabelsBeforePaymentError", "Review", "Store", "StoredTransaction", "UnknownTransactionsError"]
+__all__ = [
+    "LabelsBeforePaymentError",
+    "Review",
+    "Store",
+    "StoredTransaction",
+    "UnknownTransactionsError",
+    "refused_for_data",
+]

@@ -31,7 +31,14 @@ from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timing
 from fraudstream.store import pgarrays
 from fraudstream.store.models import DecisionRow, LabelRow, ReviewRow, TransactionRow
 
-__all__ = ["LabelsBeforePaymentError", "Review", "Store", "StoredTransaction", "UnknownTransactionsError"]
+__all__ = [
+    "LabelsBeforePaymentError",
+    "Review",
+    "Store",
+    "StoredTransaction",
+    "UnknownTransactionsError",
+    "refused_for_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,16 @@ class LabelsBeforePaymentError(ValueError):
     def __init__(self, ids: Sequence[str]) -> None:
         super().__init__(f"reported before their transaction: {_listed(ids)}")
         self.ids = list(ids)
+
+
+#: DB-API 2.0 gives every driver (and SQLAlchemy's wrappers) these class names for a
+#: statement the database refuses because of the values in it: a retry cannot succeed.
+_DATA_ERRORS = frozenset({"DataError", "IntegrityError"})
+
+
+def refused_for_data(error: BaseException) -> bool:
+    """Whether the database refused a write for what was in it, not for a passing fault."""
+    return any(cls.__name__ in _DATA_ERRORS for cls in type(error).__mro__)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ class KafkaSource:
         #: Called inside `poll` before partitions are given up: the worker settles its batch.
         self.before_revoke: Callable[[], None] | None = None
         self._lag: int | None = None
+        self._starts: dict[tuple[str, int], int] = {}  # committed offsets at assignment
         self._lock = threading.Lock()
         self.consumer.subscribe(
             list(self._topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
@@ -109,6 +110,13 @@ class KafkaSource:
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = list(partitions)
+        # Where each partition starts: until a message of it is consumed, the consumer's
+        # position is unknown, and a partition another member finished is not behind.
+        try:
+            self._starts = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.committed(partitions, 10)}
+        except KafkaException as exc:
+            log.debug("committed offsets unknown: %s", exc)
+            self._starts = {}
         log.info("partitions assigned", extra={"partitions": [f"{p.topic}[{p.partition}]" for p in partitions]})
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -207,7 +215,8 @@ class KafkaSource:
                 _, high = self.consumer.get_watermark_offsets(tp, cached=True)
                 if high < 0:  # not fetched yet
                     return None
-                total += max(0, high - tp.offset) if tp.offset >= 0 else high
+                at = tp.offset if tp.offset >= 0 else self._starts.get((tp.topic, tp.partition), -1)
+                total += max(0, high - at) if at >= 0 else high
         except KafkaException as exc:
             log.debug("lag unknown: %s", exc)
             return None

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from fraudstream.schema import Decision, Label, Transaction, received_now
 from fraudstream.service import DecideResult, DecisionService, Prepared
-from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
+from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError, refused_for_data
 from fraudstream.stream.base import (
     LABELS,
     TRANSACTIONS,
@@ -62,6 +62,11 @@ def describe_errors(error: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "message"
         parts.append(f"{where}: {e['msg']}")
     return "; ".join(parts)
+
+
+def _refused(error: BaseException) -> str:
+    # The class only: a database's message may quote the values it refused.
+    return f"the database refused it ({type(error).__name__})"
 
 
 @dataclass
@@ -187,9 +192,9 @@ class StreamWorker:
                 behind = len(messages) >= self.batch_size
                 if ahead is not None and ahead.valid is not None:  # validated (and scored) ahead
                     letters += ahead.letters
-                    self._transactions(ahead.valid, current, behind, ahead.prepared)
+                    self._transactions(ahead.valid, current, behind, letters, ahead.prepared)
                 else:
-                    self._transactions(self._valid_transactions(run_messages, letters), current, behind)
+                    self._transactions(self._valid_transactions(run_messages, letters), current, behind, letters)
             elif topic == LABELS:
                 self._labels(run_messages, letters)
             else:
@@ -282,6 +287,7 @@ class StreamWorker:
         valid: list[tuple[Transaction, Message]],
         batch: _Unsettled,
         behind: bool,
+        letters: list[DeadLetter],
         prepared: Prepared | None = None,
     ) -> None:
         if not valid:
@@ -304,12 +310,56 @@ class StreamWorker:
                 transactions, created, path="stream", wait_for_state=False, meanwhile=meanwhile, prepared=ahead
             )
 
-        result = self._retry("decide", decide)
-        batch.states.append(result.state)
-        pairs = list(zip(transactions, result.decisions, strict=True))
+        try:
+            parts = [(valid, self._retry("decide", decide))]
+        except Exception as exc:
+            if not refused_for_data(exc):
+                raise
+            parts = self._isolate(valid, letters)
+        pairs: list[tuple[Transaction, Decision]] = []
+        for part, result in parts:
+            batch.states.append(result.state)
+            # An id decided with another payload is refused, never published as this one's.
+            refused = set(result.conflicts)
+            letters += [
+                DeadLetter(part[i][1], "conflicting_duplicate", "this transaction id was decided with another payload")
+                for i in result.conflicts
+            ]
+            pairs += [
+                (tx, d) for i, ((tx, _), d) in enumerate(zip(part, result.decisions, strict=True)) if i not in refused
+            ]
+        if not pairs:
+            return
         for sink in self.sinks:
             settle = self._retry(sink.name, lambda sink=sink: sink.write(pairs))  # type: ignore[misc]
             batch.sent.append((sink, pairs, settle))
+
+    def _isolate(
+        self, valid: list[tuple[Transaction, Message]], letters: list[DeadLetter]
+    ) -> list[tuple[list[tuple[Transaction, Message]], DecideResult]]:
+        """Decide a batch the database refused for its data in halves, in order, down to the
+        transactions it refuses alone: those go to the dead letters, the rest is decided."""
+        decided = []
+        parts = [valid]
+        while parts:
+            part = parts.pop(0)
+            transactions = [tx for tx, _ in part]
+            created = [m.created_at for _, m in part]
+            try:
+                result = self._retry(
+                    "decide",
+                    lambda: self.service.decide(transactions, created, path="stream", wait_for_state=False),  # noqa: B023
+                )
+            except Exception as exc:
+                if not refused_for_data(exc):
+                    raise
+                if len(part) == 1:
+                    letters.append(DeadLetter(part[0][1], "rejected_by_store", _refused(exc)))
+                else:
+                    parts[:0] = [part[: len(part) // 2], part[len(part) // 2 :]]
+                continue
+            decided.append((part, result))
+        return decided
 
     def _labels(self, messages: list[Message], letters: list[DeadLetter]) -> None:
         labels: list[tuple[Label, Message]] = []
@@ -318,34 +368,46 @@ class StreamWorker:
             label = self._parse(message, Label, letters, context)
             if label is not None:
                 labels.append((label, message))
-
-        def store() -> None:
-            nonlocal labels
-            while labels:
+        try:
+            self._retry("labels", lambda: self._store_labels(labels, letters))
+        except Exception as exc:
+            if not refused_for_data(exc):
+                raise
+            for one in [[pair] for pair in labels]:  # one at a time: which does the database refuse?
                 try:
-                    self.service.label([label for label, _ in labels])
-                    return
-                except (UnknownTransactionsError, LabelsBeforePaymentError) as exc:
-                    refused = set(exc.ids)
-                    reason, detail = (
-                        ("unknown_transaction", "no such transaction is stored")
-                        if isinstance(exc, UnknownTransactionsError)
-                        else ("reported_before_payment", "reported_at is before its transaction's timestamp")
-                    )
-                    letters.extend(
-                        DeadLetter(m, reason, detail) for label, m in labels if label.transaction_id in refused
-                    )
-                    labels = [(label, m) for label, m in labels if label.transaction_id not in refused]
+                    self._retry("labels", lambda one=one: self._store_labels(one, letters))  # type: ignore[misc]
+                except Exception as exc:
+                    if not refused_for_data(exc):
+                        raise
+                    letters.append(DeadLetter(one[0][1], "rejected_by_store", _refused(exc)))
 
-        self._retry("labels", store)
+    def _store_labels(self, labels: list[tuple[Label, Message]], letters: list[DeadLetter]) -> None:
+        """Store labels; those of unknown transactions or reported before them become dead
+        letters and leave `labels` (so that a retry does not letter them twice)."""
+        while labels:
+            try:
+                self.service.label([label for label, _ in labels])
+                return
+            except (UnknownTransactionsError, LabelsBeforePaymentError) as exc:
+                refused = set(exc.ids)
+                reason, detail = (
+                    ("unknown_transaction", "no such transaction is stored")
+                    if isinstance(exc, UnknownTransactionsError)
+                    else ("reported_before_payment", "reported_at is before its transaction's timestamp")
+                )
+                letters.extend(DeadLetter(m, reason, detail) for label, m in labels if label.transaction_id in refused)
+                labels[:] = [(label, m) for label, m in labels if label.transaction_id not in refused]
 
     def _retry(self, what: str, action: Callable[[], T]) -> T:
-        """Run `action` until it succeeds; on stop, give up (the batch is not committed)."""
+        """Run `action` until it succeeds; on stop, give up (the batch is not committed).
+
+        A write the database refused for its data is not retried: it raises at once.
+        """
         for attempt, delay in enumerate(self.backoff.delays(), start=1):
             try:
                 return action()
-            except Exception:
-                if self.stop.is_set():
+            except Exception as exc:
+                if self.stop.is_set() or refused_for_data(exc):
                     raise
                 log.warning(
                     "%s failed, retrying", what, extra={"attempt": attempt, "retry_in_s": delay}, exc_info=attempt == 1

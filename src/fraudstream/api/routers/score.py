@@ -43,6 +43,24 @@ def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Tran
     return transactions, many
 
 
+def _conflict(positions: list[int], many: bool, n: int) -> HTTPException:
+    """409 naming, by position, the transactions whose id was decided with another payload."""
+    where = [["body", i, "transaction_id"] if many else ["body", "transaction_id"] for i in positions]
+    detail = [
+        {"loc": loc, "msg": "this id was decided with another payload", "type": "conflicting_duplicate"}
+        for loc in where
+    ]
+    if len(positions) < n:
+        detail.append(
+            {
+                "loc": ["body"],
+                "msg": "the other transactions were decided: send them again to read their decisions",
+                "type": "decided",
+            }
+        )
+    return HTTPException(status.HTTP_409_CONFLICT, detail)
+
+
 @router.post(
     "/score",
     dependencies=[Depends(require("score")), Depends(json_body)],
@@ -50,6 +68,7 @@ def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Tran
     openapi_extra=one_or_many("Transaction"),
     summary="Score one transaction or a list of them",
     responses={
+        409: {"description": "A transaction id was decided before with another payload"},
         413: {"description": "Too many transactions in one request"},
         415: {"description": "The body is not declared JSON"},
     },
@@ -57,7 +76,8 @@ def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Tran
 async def score(request: Request, service: Annotated[DecisionService, Depends(get_service)]) -> Response:
     """Each transaction gets a decision: score, outcome, reasons, model version and timings.
 
-    A transaction id that was decided before gets its stored decision back.
+    A transaction id that was decided before gets its stored decision back; sent with
+    another payload (amount, customer, ...), it gets 409 and is not decided again.
     """
     received = time.time()
     body = await request.body()
@@ -65,8 +85,10 @@ async def score(request: Request, service: Annotated[DecisionService, Depends(ge
 
     def work() -> bytes:
         transactions, many = _validate(body, settings.max_batch, settings.max_future)
-        decisions = service.decide(transactions, [received] * len(transactions), path="api").decisions
-        return _DECISIONS.dump_json(decisions) if many else _DECISION.dump_json(decisions[0])
+        result = service.decide(transactions, [received] * len(transactions), path="api")
+        if result.conflicts:
+            raise _conflict(result.conflicts, many, len(transactions))
+        return _DECISIONS.dump_json(result.decisions) if many else _DECISION.dump_json(result.decisions[0])
 
     # On the event loop: a hop to the thread pool cost 0.45 ms, more than deciding one
     # transaction; live event streams wait at most one request's work.
