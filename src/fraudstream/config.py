@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1_000, ge=1, description="Most transactions (or labels) in one request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
+    scoring_threads: int = Field(2, ge=1, description="Threads deciding API requests off the event loop.")
+    max_waiting_requests: int = Field(
+        64, ge=1, description="Requests waiting for a scoring thread before more get 503 and Retry-After."
+    )
 
     # what arrives over the wire
     max_future_hours: float = Field(

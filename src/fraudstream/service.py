@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,6 +217,16 @@ class DecisionService:
             ahead = self._storing
             assert ahead is not None, "prepare_next runs while a batch is being stored"
             return Prepared(self.scorer.prepare(_distinct(transactions), ahead=ahead), after=ahead)
+
+    @contextmanager
+    def if_free(self) -> Iterator[bool]:
+        """Whether no batch is being decided now; if so, it holds the service until the block ends."""
+        free = self._lock.acquire(blocking=False)
+        try:
+            yield free
+        finally:
+            if free:
+                self._lock.release()
 
     def settle(self, state: Settle) -> None:
         """Wait for a `decide(..., wait_for_state=False)` batch's feature-state fold."""

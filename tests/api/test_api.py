@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from fraudstream.api import create_app
 from fraudstream.config import Settings
@@ -295,14 +297,37 @@ def test_customer_and_model(client: TestClient) -> None:
     assert any(f["name"] == "customer_count_1h" and f["description"] for f in model["features"])
 
 
-def test_health_metrics_stats_docs_dashboard(client: TestClient) -> None:
-    client.post("/v1/score", json=[tx(i) for i in range(3)])
+def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus exposition: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_health_metrics_stats_docs_dashboard(client: TestClient, runtime: Runtime) -> None:
+    decided = client.post("/v1/score", json=[tx(i) for i in range(3)]).json()
+    client.post("/v1/score", json=tx(0))  # a replay: counted as such, not as a decision
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
-    metrics = client.get("/metrics").text
-    assert "fraudstream_decisions_total" in metrics and "fraudstream_model_info" in metrics
-    assert "fraudstream_end_to_end_seconds_bucket" in metrics
+    assert ready.json()["scoring"] == {"deciding": 0, "waiting": 0, "saturated": False}
+    values = metric_values(client.get("/metrics").text)
+    outcomes = Counter(d["outcome"] for d in decided)
+    by_outcome = {
+        dict(labels)["outcome"]: value
+        for (name, labels), value in values.items()
+        if name == "fraudstream_decisions_total"
+    }
+    assert {k: v for k, v in by_outcome.items() if v} == outcomes
+    assert values[("fraudstream_replayed_decisions_total", ())] == 1
+    assert values[("fraudstream_end_to_end_seconds_count", (("path", "api"),))] == 3
+    assert values[("fraudstream_batch_size_count", ())] == 1 and values[("fraudstream_batch_size_sum", ())] == 3
+    assert values[("fraudstream_model_info", (("version", runtime.service.scorer.version),))] == 1
+    client.app.state.pool.queue = 0  # type: ignore[attr-defined]  # every request would wait: saturated
+    busy = client.get("/readyz")
+    assert busy.status_code == 503 and busy.json()["scoring"]["saturated"] is True
     stats = client.get("/v1/stats").json()
     assert stats["decisions"] == 3 and len(stats["score_histogram"]) == 20
     assert stats["latency_ms"]["p50"] is not None

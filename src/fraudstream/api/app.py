@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fraudstream import __version__
 from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
+from fraudstream.api.pool import ScoringPool
 from fraudstream.api.routers import health, labels, live, records, score
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
@@ -34,6 +36,8 @@ CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+#: Seconds a thread holds the GIL while another waits for it (Python's default: 0.005).
+SWITCH_INTERVAL: Final = 0.001
 #: Pages FastAPI builds from a CDN's scripts (the API docs), outside the dashboard's policy.
 DOC_PATHS: Final = ("/docs", "/redoc")
 
@@ -45,12 +49,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
+        app.state.pool.limiter  # noqa: B018 - made here, inside the event loop
+        # A thread deciding a batch gives the GIL up this often to the event loop, which
+        # needs it a few times per request it answers meanwhile (liveness above all).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         app.state.runtime = runtime or build_runtime(settings)
         if owned:
             app.state.runtime.start()
         try:
             yield
         finally:
+            sys.setswitchinterval(interval)
             if owned:
                 app.state.runtime.stop()
 
@@ -67,6 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.settings = settings
     app.state.guard = Guard.from_settings(settings)
+    app.state.pool = ScoringPool(settings.scoring_threads, settings.max_waiting_requests)
     app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.middleware("http")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
+from fraudstream.api.pool import ScoringPool
 from fraudstream.config import Settings
 from fraudstream.keys import KeyBuckets, match
 from fraudstream.runtime import Runtime
@@ -26,6 +27,11 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_service(runtime: Annotated[Runtime, Depends(get_runtime)]) -> DecisionService:
     return runtime.service
+
+
+def get_pool(request: Request) -> ScoringPool:
+    pool: ScoringPool = request.app.state.pool
+    return pool
 
 
 def json_body(request: Request) -> None:

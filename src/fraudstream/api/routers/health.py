@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from fraudstream.api.dependencies import get_runtime, require
+from fraudstream.api.dependencies import get_pool, get_runtime, require
+from fraudstream.api.pool import ScoringPool
 from fraudstream.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -21,14 +22,17 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Any:
-    """Ready to take traffic: model loaded, database reachable, workers running."""
+def readyz(runtime: Annotated[Runtime, Depends(get_runtime)], pool: Annotated[ScoringPool, Depends(get_pool)]) -> Any:
+    """Ready to take traffic: model loaded, database reachable, workers running, and not
+    so many requests waiting that more would get 503."""
+    scoring = pool.load()
     checks = {
         "model": runtime.service.scorer.version,
         "database": runtime.service.store.ping(),
         "workers": runtime.workers_alive,
+        "scoring": scoring,
     }
-    ready = bool(checks["database"]) and bool(checks["workers"])
+    ready = bool(checks["database"]) and bool(checks["workers"]) and not scoring["saturated"]
     return JSONResponse(
         {"ready": ready, **checks}, status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
     )

@@ -9,8 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_of, one_or_many
-from fraudstream.api.dependencies import get_service, json_body, require
+from fraudstream.api.dependencies import get_pool, get_service, json_body, require
+from fraudstream.api.pool import ScoringPool
 from fraudstream.api.schemas import ReviewRequest
+from fraudstream.config import Settings
 from fraudstream.schema import Label, received_now
 from fraudstream.service import DecisionService
 from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
@@ -18,6 +20,7 @@ from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require("label")), Depends(json_body)])
 
 Service = Annotated[DecisionService, Depends(get_service)]
+Pool = Annotated[ScoringPool, Depends(get_pool)]
 _LABELS = TypeAdapter(Label | list[Label])
 _REVIEW = TypeAdapter(ReviewRequest)
 
@@ -31,14 +34,18 @@ _REVIEW = TypeAdapter(ReviewRequest)
         413: {"description": "Too many labels in one request"},
     },
 )
-async def post_labels(request: Request, service: Service) -> dict[str, Any]:
+async def post_labels(request: Request, service: Service, pool: Pool) -> dict[str, Any]:
     """Confirmed fraud or legitimate: stored, and folded into the features of later transactions.
 
     All or nothing: if one label names an unknown transaction, or was reported before its
     transaction, none is stored.
     """
     body = await request.body()
-    settings = request.app.state.settings
+    key_id = getattr(request.state, "key_id", None)
+    return await pool.run(service, len(body), lambda: _store_labels(service, body, key_id, request.app.state.settings))
+
+
+def _store_labels(service: DecisionService, body: bytes, key_id: str | None, settings: Settings) -> dict[str, Any]:
     try:
         parsed = _LABELS.validate_json(body, context=received_now(settings.max_future))
     except ValidationError as exc:
@@ -49,7 +56,7 @@ async def post_labels(request: Request, service: Service) -> dict[str, Any]:
             status.HTTP_413_CONTENT_TOO_LARGE, f"{len(labels)} labels; at most {settings.max_batch} per request"
         )
     try:
-        new = service.label(labels, getattr(request.state, "key_id", None))
+        new = service.label(labels, key_id)
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except LabelsBeforePaymentError as exc:
@@ -75,17 +82,22 @@ async def post_labels(request: Request, service: Service) -> dict[str, Any]:
     tags=["review"],
     openapi_extra=one_of("ReviewRequest"),
 )
-async def post_review(request: Request, service: Service) -> Label:
+async def post_review(request: Request, service: Service, pool: Pool) -> Label:
     """An analyst's verdict on a transaction; it becomes a label (source "analyst").
 
     The body is read only once the key is checked (as every body here).
     """
+    body = await request.body()
+    key_id = getattr(request.state, "key_id", None)
+    return await pool.run(service, len(body), lambda: _store_review(service, body, key_id))
+
+
+def _store_review(service: DecisionService, body: bytes, key_id: str | None) -> Label:
     try:
-        review = _REVIEW.validate_json(await request.body())
+        review = _REVIEW.validate_json(body)
     except ValidationError as exc:
         raise body_error(exc) from None
     try:
-        key_id = getattr(request.state, "key_id", None)
         return service.review(review.transaction_id, review.verdict.value, review.analyst, review.note, key_id)
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
 
 from fraudstream.api.bodies import body_error, one_or_many
-from fraudstream.api.dependencies import get_service, json_body, require
+from fraudstream.api.dependencies import get_pool, get_service, json_body, require
+from fraudstream.api.pool import ScoringPool
 from fraudstream.schema import Decision, Transaction, received_now
 from fraudstream.service import DecisionService
 
@@ -70,10 +71,15 @@ def _conflict(positions: list[int], many: bool, n: int) -> HTTPException:
     responses={
         409: {"description": "A transaction id was decided before with another payload"},
         413: {"description": "Too many transactions in one request"},
+        503: {"description": "Too many requests waiting to be decided: retry after the time given"},
         415: {"description": "The body is not declared JSON"},
     },
 )
-async def score(request: Request, service: Annotated[DecisionService, Depends(get_service)]) -> Response:
+async def score(
+    request: Request,
+    service: Annotated[DecisionService, Depends(get_service)],
+    pool: Annotated[ScoringPool, Depends(get_pool)],
+) -> Response:
     """Each transaction gets a decision: score, outcome, reasons, model version and timings.
 
     A transaction id that was decided before gets its stored decision back; sent with
@@ -90,6 +96,4 @@ async def score(request: Request, service: Annotated[DecisionService, Depends(ge
             raise _conflict(result.conflicts, many, len(transactions))
         return _DECISIONS.dump_json(result.decisions) if many else _DECISION.dump_json(result.decisions[0])
 
-    # On the event loop: a hop to the thread pool cost 0.45 ms, more than deciding one
-    # transaction; live event streams wait at most one request's work.
-    return Response(work(), media_type="application/json")
+    return Response(await pool.run(service, len(body), work), media_type="application/json")
