@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["body_error", "brief", "document_bodies", "one_of", "one_or_many", "validation_error"]
+__all__ = ["body_error", "brief", "document_bodies", "one_of", "one_or_many", "query_error", "validation_error"]
 
 #: The most of a value a message repeats; card and personal data must not be reflected.
 ECHOED: Final = 40
@@ -57,6 +57,11 @@ def document_bodies(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
 def body_error(exc: ValidationError) -> RequestValidationError:
     """A pydantic error as FastAPI's 422, with locations starting at "body" like its own."""
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+
+
+def query_error(name: str, message: str, kind: str) -> RequestValidationError:
+    """A 422 for a query parameter that parsed but cannot be used."""
+    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": kind}])
 
 
 def brief(value: str) -> str:

@@ -21,7 +21,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Not ready: the same checks, one of them failing"}})
 def readyz(runtime: Annotated[Runtime, Depends(get_runtime)], pool: Annotated[ScoringPool, Depends(get_pool)]) -> Any:
     """Ready to take traffic: model loaded, database reachable, workers running, and not
     so many requests waiting that more would get 503."""

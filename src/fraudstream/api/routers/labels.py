@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from fraudstream.api.answers import AUTH, answers
 from fraudstream.api.bodies import body_error, one_of, one_or_many
 from fraudstream.api.dependencies import get_pool, get_service, json_body, require
 from fraudstream.api.pool import ScoringPool
@@ -17,7 +18,12 @@ from fraudstream.schema import Label, received_now
 from fraudstream.service import DecisionService
 from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 
-router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require("label")), Depends(json_body)])
+router = APIRouter(
+    prefix="/v1",
+    tags=["feedback"],
+    dependencies=[Depends(require("label")), Depends(json_body)],
+    responses=answers(*AUTH, 415, 503),
+)
 
 Service = Annotated[DecisionService, Depends(get_service)]
 Pool = Annotated[ScoringPool, Depends(get_pool)]
@@ -29,10 +35,7 @@ _REVIEW = TypeAdapter(ReviewRequest)
     "/labels",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=one_or_many("Label"),
-    responses={
-        404: {"description": "A label names a transaction that is not stored; nothing was stored"},
-        413: {"description": "Too many labels in one request"},
-    },
+    responses=answers(404, 413, _404="A label names a transaction that is not stored; nothing was stored"),
 )
 async def post_labels(request: Request, service: Service, pool: Pool) -> dict[str, Any]:
     """Confirmed fraud or legitimate: stored, and folded into the features of later transactions.
@@ -81,6 +84,7 @@ def _store_labels(service: DecisionService, body: bytes, key_id: str | None, set
     response_model=Label,
     tags=["review"],
     openapi_extra=one_of("ReviewRequest"),
+    responses=answers(404, 413, _404="No such transaction is stored"),
 )
 async def post_review(request: Request, service: Service, pool: Pool) -> Label:
     """An analyst's verdict on a transaction; it becomes a label (source "analyst").

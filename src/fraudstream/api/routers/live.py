@@ -10,10 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from fraudstream.api.answers import AUTH, answers
 from fraudstream.api.dependencies import get_runtime, require
 from fraudstream.runtime import Runtime
 
-router = APIRouter(prefix="/v1", tags=["live"], dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/v1", tags=["live"], dependencies=[Depends(require("read"))], responses=answers(*AUTH))
 
 KEEPALIVE_SECONDS = 15.0
 

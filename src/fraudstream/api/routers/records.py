@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from fraudstream.api.bodies import brief
+from fraudstream.api.answers import AUTH, answers
+from fraudstream.api.bodies import brief, query_error
 from fraudstream.api.dependencies import get_service, require
 from fraudstream.api.schemas import (
     CustomerView,
@@ -22,14 +23,14 @@ from fraudstream.features import FEATURES
 from fraudstream.schema import Outcome
 from fraudstream.service import DecisionService
 
-router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(require("read"))], responses=answers(*AUTH))
 
 Service = Annotated[DecisionService, Depends(get_service)]
 # Customer features that describe the probe payment rather than the customer.
 _PROBE_DEPENDENT = ("previous", "new_", "distance", "speed")
 
 
-@router.get("/transactions/{transaction_id}", response_model=TransactionView)
+@router.get("/transactions/{transaction_id}", response_model=TransactionView, responses=answers(404))
 def get_transaction(transaction_id: str, service: Service) -> TransactionView:
     """A transaction with its decision, labels and reviews."""
     stored = service.store.get(transaction_id)
@@ -62,15 +63,13 @@ def list_decisions(
     """Decisions, newest first, filtered and paginated (keyset: pass `next_cursor` back)."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: give a timezone (e.g. 2026-01-01T00:00:00Z)"
-            )
+            raise query_error(name, "give a timezone (e.g. 2026-01-01T00:00:00Z)", "timezone_missing")
     try:
         page, next_cursor = service.store.list_decisions(
             outcome=outcome, customer_id=customer_id, since=since, until=until, limit=limit, cursor=cursor
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from None
+        raise query_error("cursor", str(exc), "cursor_invalid") from None
     return DecisionPage(items=[ScoredTransaction(transaction=t, decision=d) for t, d in page], next_cursor=next_cursor)
 
 
@@ -84,11 +83,11 @@ def review_queue(
             outcome=Outcome.REVIEW, unresolved=True, limit=limit, cursor=cursor
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from None
+        raise query_error("cursor", str(exc), "cursor_invalid") from None
     return DecisionPage(items=[ScoredTransaction(transaction=t, decision=d) for t, d in page], next_cursor=next_cursor)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerView)
+@router.get("/customers/{customer_id}", response_model=CustomerView, responses=answers(404))
 def get_customer(customer_id: str, service: Service, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> CustomerView:
     """A customer's recent decisions and their behavioural features as of now."""
     recent, _ = service.store.list_decisions(customer_id=customer_id, limit=limit)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import TypeAdapter, ValidationError
 
+from fraudstream.api.answers import AUTH, answers
 from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_pool, get_service, json_body, require
 from fraudstream.api.pool import ScoringPool
@@ -68,12 +69,7 @@ def _conflict(positions: list[int], many: bool, n: int) -> HTTPException:
     response_model=Decision | list[Decision],
     openapi_extra=one_or_many("Transaction"),
     summary="Score one transaction or a list of them",
-    responses={
-        409: {"description": "A transaction id was decided before with another payload"},
-        413: {"description": "Too many transactions in one request"},
-        503: {"description": "Too many requests waiting to be decided: retry after the time given"},
-        415: {"description": "The body is not declared JSON"},
-    },
+    responses=answers(*AUTH, 409, 413, 415, 503),
 )
 async def score(
     request: Request,
