@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from fraudstream.cli import app
 from fraudstream.model.artifact import Model
+from fraudstream.store import Store
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
@@ -24,7 +25,17 @@ def test_demo_runs_end_to_end_and_stops(tmp_path: Path) -> None:
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "Evaluation on the test period" in result.output and "stopped cleanly" in result.output
-    assert Model.load(tmp_path / "demo" / "models" / "demo").info["demo_world"]["customers"] == 300
+    model = Model.load(tmp_path / "demo" / "models" / "demo")
+    assert model.info["demo_world"]["customers"] == 300
+    # The live part decided the streamed payments and stored them (200 a second for 4 s).
+    store = Store(f"sqlite:///{tmp_path / 'demo' / 'fraudstream.db'}", migrate=False)
+    try:
+        decided = sum(n for outcome, n in store.counts().items() if outcome != "labels")
+        assert decided >= 200
+        page, _ = store.list_decisions(limit=500)
+        assert {d.model_version for _, d in page} == {model.version}
+    finally:
+        store.close()
     again = runner.invoke(app, args, env=env)  # the model is reused the second time
     assert again.exit_code == 0 and "model reused" in again.output
 

@@ -175,6 +175,16 @@ def test_tuning_and_smote(world_files: Path, tmp_path: Path, extra: list[str]) -
     assert result.exit_code == 0, result.output
     model = Model.load(tmp_path / "m")
     assert (model.impute is not None) == ("smote" in extra)
+    if "--tune" in extra:
+        tuning = model.info["tuning"]
+        assert tuning["trials"] == 2 and len(tuning["validation_aucpr"]) == 2
+        assert tuning["best_validation_aucpr"] == max(tuning["validation_aucpr"])
+        assert all(model.info["params"][name] == value for name, value in tuning["best_params"].items())
+    else:  # SMOTE: synthetic frauds up to one per five legitimate payments, no legitimate one added
+        before, after = model.info["resampled"]["before"], model.info["resampled"]["after"]
+        assert after["frauds"] > before["frauds"]
+        assert after["rows"] - after["frauds"] == before["rows"] - before["frauds"]
+        assert after["frauds"] == int(0.2 * (after["rows"] - after["frauds"]))
 
 
 def test_user_mistakes_get_messages_not_tracebacks(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fraudstream.cli import app
-from tests.kafka_broker import read_topic
+from fraudstream.io import read_frame
+from fraudstream.schema import Label
+from tests.kafka_broker import create_topics, read_topic
 
 pytestmark = pytest.mark.services
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
@@ -46,6 +48,7 @@ def test_topics_and_produce(brokers: str, tmp_path) -> None:  # type: ignore[no-
         ).exit_code
         == 0
     )
+    create_topics(brokers, {"cli-file-tx": 2, "cli-file-labels": 1})
     from_file = runner.invoke(
         app,
         [
@@ -59,11 +62,26 @@ def test_topics_and_produce(brokers: str, tmp_path) -> None:  # type: ignore[no-
             "--rate",
             "0",
             "--topic",
-            "cli-tx",
+            "cli-file-tx",
             "--labels-topic",
-            "cli-labels",
+            "cli-file-labels",
         ],
     )
     assert from_file.exit_code == 0, from_file.output
+    # Both files, read back from both topics: every transaction and every label.
+    transactions, labels = read_frame(world), read_frame(tmp_path / "w.labels.parquet")
+    assert len(labels) > 0
+    sent = [json.loads(m.value()) for m in read_topic(brokers, "cli-file-tx", len(transactions))]
+    assert sorted(t["transaction_id"] for t in sent) == sorted(transactions["transaction_id"])
+    reported = [Label.model_validate_json(m.value()) for m in read_topic(brokers, "cli-file-labels", len(labels))]
+    assert sorted(label.transaction_id for label in reported) == sorted(labels["transaction_id"])
+    assert all(
+        label.is_fraud == bool(row)
+        for label, row in zip(
+            sorted(reported, key=lambda label: label.transaction_id),
+            labels.sort_values("transaction_id")["is_fraud"],
+            strict=True,
+        )
+    )
     bad = runner.invoke(app, ["produce", "--brokers", brokers])
     assert bad.exit_code == 2 and "--simulate or --from" in bad.output

@@ -113,9 +113,18 @@ def test_separate_labels_file(tmp_path: Path, history: tuple[pd.DataFrame, pd.Da
     transactions, labels = history
     write_frame(transactions, tmp_path / "h.parquet")
     write_frame(labels[["transaction_id"]], tmp_path / "l.csv")  # no is_fraud, no reported_at
-    data = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "l.csv", label_delay_days=10)
-    assert data.labels is not None and len(data.labels) == len(labels)
-    assert data.labels["is_fraud"].all()
+    paid = transactions.set_index("transaction_id")["timestamp"]
+    for given, expected in ((10, 10.0), (0.5, 0.5), (None, DEFAULT_LABEL_DELAY_DAYS)):
+        data = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "l.csv", label_delay_days=given)
+        assert data.labels is not None and len(data.labels) == len(labels)
+        assert data.labels["is_fraud"].all()
+        # Known exactly the delay after the payment: never sooner (that would leak the
+        # label into the features of the payments in between).
+        waited = pd.to_datetime(data.labels["reported_at"], utc=True) - pd.to_datetime(
+            data.labels["transaction_id"].map(paid), utc=True
+        )
+        assert (waited == pd.Timedelta(days=expected)).all(), given
+        assert data.label_delay.days == expected
     write_frame(labels, tmp_path / "full.parquet")
     full = load_dataset(tmp_path / "h.parquet", labels_path=tmp_path / "full.parquet")
     assert full.labels is not None

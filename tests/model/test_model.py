@@ -184,16 +184,41 @@ def test_default_gap_is_a_week_or_a_quarter_of_a_short_history() -> None:
     assert two_days[test].min() - two_days[train].max() >= pd.Timedelta(days=0.5)
 
 
-def test_thresholds_by_fbeta_and_cost() -> None:
+def _fbeta_at(y: np.ndarray, scores: np.ndarray, threshold: float, beta: float) -> float:
+    flagged = scores >= threshold
+    caught = float((flagged & y).sum())
+    precision, recall = caught / max(flagged.sum(), 1), caught / y.sum()
+    return 0.0 if caught == 0 else (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
+
+
+def _cost_of(y: np.ndarray, scores: np.ndarray, amounts: np.ndarray, review: float, decline: float) -> float:
+    """Missed fraud money + 5 per review + 0.2 x declined good money, counted row by row."""
+    missed = amounts[y & (scores < review)].sum()
+    reviews = ((scores >= review) & (scores < decline)).sum() * 5.0
+    declined = amounts[~y & (scores >= decline)].sum() * 0.2
+    return float(missed + reviews + declined)
+
+
+def test_thresholds_by_fbeta_and_cost_are_the_brute_force_optimum() -> None:
     rng = np.random.default_rng(0)
-    y = rng.random(5_000) < 0.05
-    scores = np.clip(np.where(y, rng.normal(0.7, 0.15, 5_000), rng.normal(0.2, 0.15, 5_000)), 0, 1)
-    amounts = rng.uniform(10, 500, 5_000)
+    n = 1_500
+    y = rng.random(n) < 0.05
+    scores = np.round(np.clip(np.where(y, rng.normal(0.7, 0.15, n), rng.normal(0.2, 0.15, n)), 0, 1), 3)
+    amounts = rng.uniform(10, 500, n)
     fbeta = choose_thresholds(y, scores, amounts, "fbeta", beta=2)
-    assert 0.2 < fbeta.review <= fbeta.decline < 1
+    assert 0.2 < fbeta.review < fbeta.decline < 1 and "decline_fallback" not in fbeta.detail
+    every = np.unique(scores)
+    assert _fbeta_at(y, scores, fbeta.review, 2) == pytest.approx(max(_fbeta_at(y, scores, t, 2) for t in every))
+    assert _fbeta_at(y, scores, fbeta.decline, 0.5) == pytest.approx(max(_fbeta_at(y, scores, t, 0.5) for t in every))
+
+    cost = choose_thresholds(y, scores, amounts, "cost", review_cost=5.0, decline_cost=0.2)
+    grid = [*np.unique(np.quantile(scores, np.linspace(0.5, 1.0, 201))), np.inf]
+    best = min(_cost_of(y, scores, amounts, r, d) for i, r in enumerate(grid) for d in grid[i:])
+    assert _cost_of(y, scores, amounts, cost.review, cost.decline) == pytest.approx(best)
+    assert cost.detail["expected_cost"] == pytest.approx(best) and cost.review < cost.decline
     cheap_reviews = choose_thresholds(y, scores, amounts, "cost", review_cost=0.1)
     dear_reviews = choose_thresholds(y, scores, amounts, "cost", review_cost=100)
-    assert cheap_reviews.review <= dear_reviews.review  # cheap reviews: review more
+    assert cheap_reviews.review < dear_reviews.review  # cheap reviews: review more
     with pytest.raises(ValueError, match="both fraud and legitimate"):
         choose_thresholds(np.zeros(10, bool), np.zeros(10), np.ones(10))
 

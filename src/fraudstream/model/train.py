@@ -135,8 +135,9 @@ def _train(
 
 def _tune(
     base: dict[str, Any], dtrain: xgb.DMatrix, dvalid: xgb.DMatrix, config: TrainConfig, imbalance: float
-) -> dict[str, Any]:
-    """The parameters with the best validation AP in `config.tune` Optuna trials.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters with the best validation AP in `config.tune` Optuna trials, and what
+    the study found (trials, each one's AP, the best).
 
     `imbalance`: legitimate payments per fraud in training, the largest fraud weight tried.
     """
@@ -162,7 +163,13 @@ def _tune(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     study.optimize(objective, n_trials=config.tune)
     log.info("tuning done", extra={"trials": config.tune, "best_validation_aucpr": round(study.best_value, 4)})
-    return {**base, **study.best_params}
+    summary = {
+        "trials": len(study.trials),
+        "validation_aucpr": [t.value for t in study.trials],
+        "best_validation_aucpr": study.best_value,
+        "best_params": study.best_params,
+    }
+    return {**base, **study.best_params}, summary
 
 
 def fit(
@@ -184,9 +191,12 @@ def fit(
             raise ValueError(f"the {part} slice has no fraud: use more data or another --validation-fraction")
     X_train, y_train = X[train], y[train]
     impute = None
+    extra: dict[str, Any] = {}
     if config.resample == "smote":
+        before = {"rows": len(y_train), "frauds": int(y_train.sum())}
         X_train, y_train, medians = _smote(X_train, y_train, config.seed)
         impute = {name: float(m) for name, m in zip(features.names, medians, strict=True)}
+        extra["resampled"] = {"before": before, "after": {"rows": len(y_train), "frauds": int(y_train.sum())}}
     names = list(features.names)
     dtrain = xgb.DMatrix(X_train, label=y_train, feature_names=names, missing=np.nan)
     x_valid = X[valid]
@@ -196,7 +206,7 @@ def fit(
     params = config.params()
     if config.tune:
         positives = max(int(y_train.sum()), 1)
-        params = _tune(params, dtrain, dvalid, config, (len(y_train) - positives) / positives)
+        params, extra["tuning"] = _tune(params, dtrain, dvalid, config, (len(y_train) - positives) / positives)
     booster, _ = _train(params, dtrain, dvalid, config)
     scores = np.asarray(booster.inplace_predict(x_valid, validate_features=False), dtype=np.float64)
     thresholds = choose_thresholds(
@@ -239,6 +249,7 @@ def fit(
         "best_iteration": booster.num_boosted_rounds() - 1,
         "warnings": warnings,
         "config": asdict(config),
+        **extra,
         "metrics": {"validation": classification_metrics(y[valid], scores, thresholds)},
     }
     norms = Norms.of(features.names, X, y, features.categories)
