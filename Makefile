@@ -8,6 +8,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fraudstream needs Python >= 3.11"'
+	@echo "first run: installing into $(VENV) (about 1 GB of packages, a few minutes; later runs start at once)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import secrets
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import typer
@@ -25,6 +26,7 @@ from fraudstream.io import FrameWriter, labels_path_for, read_frame
 from fraudstream.io.dataset import PRESETS, BadDataError, Dataset, load_dataset, parse_mapping
 from fraudstream.io.files import UnsupportedFormatError, file_format
 from fraudstream.logs import configure_logging
+from fraudstream.ports import PortInUseError, check_port
 from fraudstream.schema import json_schemas
 from fraudstream.simulate import SCENARIOS, World, WorldConfig, iter_events
 
@@ -35,6 +37,8 @@ app = typer.Typer(
     help="Real-time fraud detection for payment transactions.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's own layout: flags without a value placeholder, one line an option.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 console = Console()
@@ -110,7 +114,8 @@ def simulate(
         typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions (default: 0.007; ulb: 0.00172)."),
     ] = None,
     shape: Annotated[
-        str, typer.Option("--shape", help="world, or ulb: a file shaped like the public ULB data set.")
+        Literal["world", "ulb"],
+        typer.Option("--shape", help="world, or ulb: a file shaped like the public ULB data set."),
     ] = "world",
     rows: Annotated[int, typer.Option("--rows", min=100, help="Rows of a --shape ulb file.")] = 284_807,
 ) -> None:
@@ -124,8 +129,6 @@ def simulate(
         write_frame(frame, out)
         console.print(f"wrote {len(frame):,} ULB-shaped rows ({int(frame['Class'].sum()):,} frauds) to [bold]{out}[/]")
         return
-    if shape != "world":
-        raise typer.BadParameter("choose world or ulb", param_hint="--shape")
     config = WorldConfig(
         customers=customers,
         merchants=merchants,
@@ -199,7 +202,7 @@ def world_summary(transactions: pd.DataFrame, labels: pd.DataFrame) -> Table:
 def demo(
     customers: Annotated[int, typer.Option(min=50, help="Customers in the demo world.")] = 3_000,
     days: Annotated[int, typer.Option(min=21, help="Days of history to simulate and learn from.")] = 60,
-    seed: Annotated[int, typer.Option(min=0)] = 7,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same world (and the same model, reused).")] = 7,
     rate: Annotated[float, typer.Option(min=0.1, help="Live events per second.")] = 50.0,
     host: Annotated[str, typer.Option(help="Address of the API and dashboard.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8000,
@@ -223,7 +226,8 @@ def demo(
     reused = " (model reused from an earlier run)" if demo_world.reused_model else ""
     console.print(metrics_table(demo_world.metrics), f"Model [bold]{demo_world.model.version}[/]{reused}")
     console.rule(f"[bold]live: the next days of the world at {rate:g} events/s")
-    run_live(demo_world, home, host=host, port=port, rate=rate, console=console, duration=duration)
+    with _user_errors():
+        run_live(demo_world, home, host=host, port=port, rate=rate, console=console, duration=duration)
     console.print("stopped cleanly")
 
 
@@ -261,7 +265,8 @@ def serve(
         ),
     ] = 1,
     source: Annotated[
-        str | None, typer.Option("--source", help="memory (in-process) or kafka (env FRAUDSTREAM_SOURCE).")
+        Literal["memory", "kafka"] | None,
+        typer.Option("--source", help="memory (in-process) or kafka (env FRAUDSTREAM_SOURCE)."),
     ] = None,
     brokers: Annotated[
         str | None, typer.Option("--brokers", help="Kafka bootstrap servers (env FRAUDSTREAM_KAFKA_BROKERS).")
@@ -316,30 +321,30 @@ def serve(
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop, kubernetes: finish the batch, commit, exit
     if metrics_port is None and not api:
         metrics_port = DEFAULT_METRICS_PORT
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
+    with _user_errors():
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr=settings.host, registry=runtime.service.metrics.registry)
-    if not api:
-        console.print(
-            f"fraudstream {__version__}: {workers} worker(s) on {settings.source}, "
-            f"model {runtime.service.scorer.version}"
-        )
-        runtime.start()
-        try:
-            while runtime.workers_alive or not runtime.workers:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            runtime.stop()
-        console.print("stopped cleanly")
-        return
-    server = Server(runtime, settings.host, settings.port)
+            port_free = check_port(settings.host, metrics_port, "--metrics-port")
+            start_http_server(port_free, addr=settings.host, registry=runtime.service.metrics.registry)
+        server = Server(runtime, settings.host, settings.port, http=api)
     server.start()
-    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] on {server.url}")
-    server.serve_until_interrupted()
+    where = f"on {server.url}" if api else f"{workers} worker(s) on {settings.source}"
+    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] {where}")
+    console.print(f"decisions stored in {_shown(settings.database)}")
+    if not server.serve_until_interrupted():
+        raise typer.Exit(1)
     console.print("stopped cleanly")
+
+
+def _shown(url: str) -> str:
+    """A database URL fit to print: a SQLite file's path, or the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return str(Path(parsed.database or ":memory:").resolve()) if parsed.database else ":memory:"
+    return parsed.render_as_string(hide_password=True)
 
 
 @app.command()
@@ -371,11 +376,11 @@ def produce(
     simulate_world: Annotated[bool, typer.Option("--simulate", help="Send a simulated world's traffic.")] = False,
     customers: Annotated[int, typer.Option(min=1, help="Simulated customers.")] = 5_000,
     merchants: Annotated[int, typer.Option(min=1, help="Simulated merchants.")] = 500,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulated world.")] = 0,
     rate: Annotated[float, typer.Option(min=0.0, help="Events per second (0: as fast as possible).")] = 100.0,
     count: Annotated[int | None, typer.Option(min=1, help="Stop after this many transactions.")] = None,
-    topic: Annotated[str, typer.Option("--topic")] = "transactions",
-    labels_topic: Annotated[str, typer.Option("--labels-topic")] = "labels",
+    topic: Annotated[str, typer.Option("--topic", help="Topic of the transactions.")] = "transactions",
+    labels_topic: Annotated[str, typer.Option("--labels-topic", help="Topic of the labels.")] = "labels",
 ) -> None:
     """Send transactions (keyed by customer id) and labels to Kafka."""
     from fraudstream.simulate.stream import events_from_frames, paced
@@ -391,8 +396,12 @@ def produce(
             label_frame = read_frame(labels) if labels else None
             events = paced(events_from_frames(history, label_frame), rate or None, time.monotonic, time.sleep)
         else:
-            world = World(WorldConfig(customers=customers, merchants=merchants, seed=seed))
+            # Ids of their own: a second run of the same world would otherwise be taken
+            # for replays of the first, and nothing new decided.
+            run = f"{secrets.token_hex(3)}-"
+            world = World(WorldConfig(customers=customers, merchants=merchants, seed=seed, id_prefix=run))
             events = iter_events(world, rate=rate or None)
+            err.print(f"simulated transaction ids start with {run}")
         with err.status("producing") as status:
             done = produce_events(
                 events,
@@ -423,7 +432,8 @@ ExtraOpt = Annotated[
     typer.Option("--extra", help="Numeric columns to pass through as features (glob, repeatable)."),
 ]
 TimeUnitOpt = Annotated[
-    str, typer.Option("--time-unit", help="auto, iso, epoch-s, epoch-ms or offset-s (seconds from --start).")
+    Literal["auto", "iso", "epoch-s", "epoch-ms", "offset-s"],
+    typer.Option("--time-unit", help="How timestamps are written (offset-s: seconds from --start)."),
 ]
 StartOpt = Annotated[
     datetime | None,
@@ -438,7 +448,9 @@ DelayOpt = Annotated[
         "and for the label-maturity features (default: estimated from reported_at; at most 34).",
     ),
 ]
-OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise (stop at the first bad row) or skip.")]
+OnErrorOpt = Annotated[
+    Literal["raise", "skip"], typer.Option("--on-error", help="raise (stop at the first bad row) or skip.")
+]
 
 
 @contextmanager
@@ -448,7 +460,7 @@ def _user_errors() -> Iterator[None]:
 
     try:
         yield
-    except (BadDataError, ModelLoadError, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (BadDataError, ModelLoadError, FileNotFoundError, ValueError, RuntimeError, PortInUseError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -464,10 +476,6 @@ def _load(
     delay: float | None,
     on_error: str,
 ) -> Dataset:
-    if time_unit not in ("auto", "iso", "epoch-s", "epoch-ms", "offset-s"):
-        raise typer.BadParameter("choose auto, iso, epoch-s, epoch-ms or offset-s", param_hint="--time-unit")
-    if on_error not in ("raise", "skip"):
-        raise typer.BadParameter("choose raise or skip", param_hint="--on-error")
     with err.status(f"reading {data}"):
         dataset = load_dataset(
             data,
@@ -490,15 +498,12 @@ def _load(
 def _train_config(**values: Any) -> Any:
     from fraudstream.model.train import TrainConfig
 
-    if values["threshold_method"] not in ("fbeta", "cost"):
-        raise typer.BadParameter("choose fbeta or cost", param_hint="--threshold-method")
-    if values["resample"] not in ("none", "smote"):
-        raise typer.BadParameter("choose none or smote", param_hint="--resample")
     return TrainConfig(**values)
 
 
 MethodOpt = Annotated[
-    str, typer.Option("--threshold-method", help="fbeta (F-beta on validation) or cost (expected cost).")
+    Literal["fbeta", "cost"],
+    typer.Option("--threshold-method", help="fbeta (F-beta on validation) or cost (expected cost)."),
 ]
 BetaOpt = Annotated[float, typer.Option("--beta", min=0.01, help="Beta of F-beta for the review threshold.")]
 ReviewCostOpt = Annotated[float, typer.Option("--review-cost", min=0.0, help="Cost of one manual review.")]
@@ -513,7 +518,7 @@ WeightOpt = Annotated[
     float,
     typer.Option("--scale-pos-weight", min=0.01, help="Weight of a fraud against a legitimate payment in training."),
 ]
-ResampleOpt = Annotated[str, typer.Option("--resample", help="none (class weights) or smote.")]
+ResampleOpt = Annotated[Literal["none", "smote"], typer.Option("--resample", help="none (class weights) or smote.")]
 ValidationOpt = Annotated[
     float,
     typer.Option("--validation-fraction", min=0.05, max=0.5, help="Latest share of training rows for early stopping."),
@@ -669,8 +674,12 @@ def evaluate(
     label_delay_days: DelayOpt = None,
     on_error: OnErrorOpt = "raise",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")] = False,
-    split: Annotated[str, typer.Option("--split", help="time (default) or random (leaks the future).")] = "time",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.01, max=0.9)] = 0.2,
+    split: Annotated[
+        Literal["time", "random"], typer.Option("--split", help="time, or random (leaks the future).")
+    ] = "time",
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", min=0.01, max=0.9, help="Latest share of the period to test on.")
+    ] = 0.2,
     gap_days: Annotated[
         float | None,
         typer.Option(
@@ -679,9 +688,16 @@ def evaluate(
             help="Unused days between train and test (default: 7, or a quarter of a history shorter than 4 weeks).",
         ),
     ] = None,
-    train_start: Annotated[datetime | None, typer.Option("--train-start", formats=["%Y-%m-%d"])] = None,
-    train_days: Annotated[float | None, typer.Option("--train-days", min=1.0)] = None,
-    test_days: Annotated[float | None, typer.Option("--test-days", min=1.0)] = None,
+    train_start: Annotated[
+        datetime | None,
+        typer.Option("--train-start", formats=["%Y-%m-%d"], help="First day to train on (default: the first)."),
+    ] = None,
+    train_days: Annotated[
+        float | None, typer.Option("--train-days", min=1.0, help="Days to train on (instead of --test-fraction).")
+    ] = None,
+    test_days: Annotated[
+        float | None, typer.Option("--test-days", min=1.0, help="Days to test on, after the gap.")
+    ] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="Alerts per day for precision@k.")] = 100,
     report: Annotated[Path, typer.Option("--report", help="Report folder (without --json).")] = Path("reports/latest"),
     threshold_method: MethodOpt = "fbeta",
@@ -698,8 +714,6 @@ def evaluate(
     from fraudstream.model.evaluate import evaluate as run_evaluation
     from fraudstream.model.split import SplitConfig
 
-    if split not in ("time", "random"):
-        raise typer.BadParameter("choose time or random", param_hint="--split")
     config = _train_config(
         threshold_method=threshold_method,
         beta=beta,
@@ -712,7 +726,7 @@ def evaluate(
         seed=seed,
     )
     split_config = SplitConfig(
-        method=split,  # type: ignore[arg-type]
+        method=split,
         test_fraction=test_fraction,
         gap_days=gap_days,
         train_start=train_start.replace(tzinfo=UTC) if train_start else None,

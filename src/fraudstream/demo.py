@@ -106,10 +106,10 @@ def _summary(server: Server) -> Group:
     service = server.runtime.service
     stats = service.stats.snapshot()
     counters = Table.grid(padding=(0, 3))
-    for _ in range(6):
+    for _ in range(7):
         counters.add_column(justify="right")
     totals = stats["totals"]
-    counters.add_row("events/s", "decisions", "approved", "review", "declined", "p50 / p99 latency")
+    counters.add_row("events/s", "decisions", "approved", "review", "declined", "replayed", "p50 / p99 latency")
     p50, p99 = stats["latency_ms"]["p50"], stats["latency_ms"]["p99"]
     counters.add_row(
         f"[bold]{stats['events_per_s']:.1f}",
@@ -117,6 +117,7 @@ def _summary(server: Server) -> Group:
         f"[green]{totals['approve']:,}",
         f"[yellow]{totals['review']:,}",
         f"[red]{totals['decline']:,}",
+        f"{service.metrics.replayed_count():,}",
         f"{p50 or 0:.1f} / {p99 or 0:.1f} ms",
     )
     flagged = service.feed.recent(flagged_only=True)[-5:]
@@ -169,6 +170,7 @@ def run_live(
     )
     server = Server(runtime, host, port)
     server.start()
+    console.print(f"dashboard and API on {server.url} (Ctrl-C stops)")  # a plain line: logs show it too
     source = runtime.source
     assert isinstance(source, MemorySource)
     stop = threading.Event()

@@ -1,9 +1,8 @@
-"""Running the API server (uvicorn) next to the stream workers, until told to stop."""
+"""Running the stream workers, and the API server (uvicorn) beside them, until told to stop."""
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 
 from fraudstream.api import create_app
+from fraudstream.ports import check_port
 from fraudstream.runtime import Runtime
 
 __all__ = ["Server"]
@@ -19,15 +19,13 @@ log = logging.getLogger(__name__)
 
 
 class Server:
-    """uvicorn in a thread, so the caller's thread stays free (live summary, Ctrl-C)."""
+    """The runtime's workers, and uvicorn in a thread unless `http` is off, so the caller's
+    thread stays free (live summary, Ctrl-C)."""
 
-    def __init__(self, runtime: Runtime, host: str, port: int) -> None:
+    def __init__(self, runtime: Runtime, host: str, port: int, http: bool = True) -> None:
         self.runtime = runtime
-        if port == 0:  # pick a free port, for tests and benchmarks
-            with socket.socket() as probe:
-                probe.bind((host, 0))
-                port = probe.getsockname()[1]
-        self.host, self.port = host, port
+        self.http = http
+        self.host, self.port = host, check_port(host, port) if http else port
         config = uvicorn.Config(
             create_app(runtime=runtime),
             host=host,
@@ -45,6 +43,8 @@ class Server:
 
     def start(self, timeout: float = 15.0) -> None:
         self.runtime.start()
+        if not self.http:
+            return
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -53,22 +53,31 @@ class Server:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        self.runtime.service.feed.close()  # let open event streams end, so shutdown is quick
-        self._server.should_exit = True
-        self._thread.join(10)
+        if self.http:
+            self.runtime.service.feed.close()  # let open event streams end, so shutdown is quick
+            self._server.should_exit = True
+            self._thread.join(10)
         self.runtime.stop()
 
     def serve_until_interrupted(
         self, tick: Callable[[], None] | None = None, every: float = 1.0, duration: float | None = None
-    ) -> None:
-        """Block until Ctrl-C (or `duration` seconds), calling `tick` every `every` seconds."""
+    ) -> bool:
+        """Block until Ctrl-C (or `duration` seconds), calling `tick` every `every` seconds.
+
+        Without HTTP, the process is its workers: it also ends when they stopped (returns
+        False then, so the caller can exit with an error and be restarted).
+        """
         started = time.monotonic()
         try:
             while duration is None or time.monotonic() - started < duration:
                 if tick:
                     tick()
+                if not self.http and self.runtime.workers and not self.runtime.workers_alive:
+                    log.error("the stream workers stopped: shutting down")
+                    return False
                 time.sleep(every)
         except KeyboardInterrupt:
             log.info("interrupted: shutting down")
         finally:
             self.stop()
+        return True

@@ -70,6 +70,7 @@ class FrameWriter:
         self.rows = 0
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._empty: pd.DataFrame | None = None  # held back until a frame with rows comes
 
     def __enter__(self) -> FrameWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +78,11 @@ class FrameWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.format == "parquet":
+            # An empty frame's column types are pandas' guesses (an id column without rows
+            # is float): the file takes its schema from the first frame with rows.
+            if frame.empty and self._parquet is None:
+                self._empty = frame
+                return
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
             if self._parquet is None:
                 self._schema = table.schema
@@ -98,5 +104,7 @@ class FrameWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._parquet is None and self._empty is not None and exc is None:
+            self._empty.to_parquet(self.path, index=False)  # nothing but empty frames: an empty file
         if self._parquet is not None:
             self._parquet.close()

@@ -65,6 +65,10 @@ class Metrics:
         )
         self.model_info = Gauge("fraudstream_model_info", "The model in use (value 1).", ["version"], registry=r)
 
+    def replayed_count(self) -> int:
+        """Transactions that came again and got their stored decision back, so far."""
+        return int(self.registry.get_sample_value("fraudstream_replayed_decisions_total") or 0)
+
     def set_model(self, version: str) -> None:
         self.model_info.clear()
         self.model_info.labels(version=version).set(1)

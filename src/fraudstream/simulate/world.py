@@ -60,6 +60,12 @@ class WorldConfig(BaseModel):
     mix: ScenarioMix = ScenarioMix()
     label_delay_median_days: float = Field(5.0, gt=0.0, le=60.0)
     transactions_per_day: float = Field(1.2, gt=0.0, le=100.0, description="Per customer, on average.")
+    id_prefix: str = Field(
+        "",
+        max_length=16,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="Before every transaction id: two runs of one world that must not share ids.",
+    )
 
 
 def _ids(prefix: str, n: int, width: int) -> npt.NDArray[np.object_]:
@@ -216,7 +222,8 @@ class World:
         )
 
     def _transaction_ids(self, day: int, n: int) -> list[str]:
-        return [f"X{day:05d}{i:07d}" for i in range(n)]
+        prefix = self.config.id_prefix
+        return [f"{prefix}X{day:05d}{i:07d}" for i in range(n)]
 
     def _transactions_frame(self, day: int, c: TxColumns) -> pd.DataFrame:
         cities = self.cities

@@ -57,6 +57,7 @@ def stats(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     service = runtime.service
     return {
         **service.stats.snapshot(),
+        "replayed": service.metrics.replayed_count(),
         "model_version": service.scorer.version,
         "thresholds": {"review": service.model.thresholds.review, "decline": service.model.thresholds.decline},
         "lag": runtime.lag(),
