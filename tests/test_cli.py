@@ -20,6 +20,18 @@ def test_help_lists_commands() -> None:
         assert command in result.output
 
 
+def test_every_option_says_what_it_is_and_flags_take_no_value() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            if param.param_type_name == "option":
+                assert param.help, f"{name} {param.opts[0]} has no help"
+        shown = runner.invoke(app, [name, "--help"])
+        assert shown.exit_code == 0 and "<bool>" not in shown.output, name
+
+
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
@@ -40,6 +52,15 @@ def test_simulate_writes_transactions_and_labels(tmp_path: Path, suffix: str) ->
     assert f"{len(transactions):,} transactions" in result.output
     if suffix != ".parquet":
         assert str(transactions["timestamp"].iloc[0]).endswith("Z")
+
+
+def test_a_tiny_world_whose_first_days_have_no_fraud_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "w.parquet"
+    args = ["simulate", "--customers", "300", "--merchants", "30", "--days", "14", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    labels = pd.read_parquet(tmp_path / "w.labels.parquet")
+    assert len(labels) > 0 and labels["transaction_id"].map(type).eq(str).all()
+    assert set(labels["transaction_id"]) <= set(pd.read_parquet(out)["transaction_id"])
 
 
 def test_simulate_rejects_unknown_format(tmp_path: Path) -> None:

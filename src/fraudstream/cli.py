@@ -523,7 +523,7 @@ ValidationOpt = Annotated[
     float,
     typer.Option("--validation-fraction", min=0.05, max=0.5, help="Latest share of training rows for early stopping."),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0)]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the training (same data and seed, same model).")]
 
 
 @app.command()

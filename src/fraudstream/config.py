@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1_000, ge=1, description="Most transactions (or labels) in one request.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated; "
+        "'*' trusts any). Empty: the connection's own address is the client's.",
+    )
     scoring_threads: int = Field(2, ge=1, description="Threads deciding API requests off the event loop.")
     max_waiting_requests: int = Field(
         64, ge=1, description="Requests waiting for a scoring thread before more get 503 and Retry-After."

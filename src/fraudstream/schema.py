@@ -76,14 +76,14 @@ def _countries() -> frozenset[str]:
 def _iso4217(code: str) -> str:
     code = code.upper()
     if code not in _currencies():
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code (e.g. USD, EUR)")
+        raise ValueError("is not an ISO 4217 currency code (e.g. USD, EUR)")
     return code
 
 
 def _iso3166(code: str) -> str:
     code = code.upper()
     if code not in _countries():
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, DE)")
+        raise ValueError("is not an ISO 3166-1 alpha-2 country code (e.g. US, DE)")
     return code
 
 
@@ -99,7 +99,7 @@ def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise ValueError("is not an IPv4 or IPv6 address") from None
 
 
 def _utc(value: datetime, info: ValidationInfo) -> datetime:

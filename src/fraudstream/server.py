@@ -24,26 +24,38 @@ class Server:
 
     def __init__(self, runtime: Runtime, host: str, port: int, http: bool = True) -> None:
         self.runtime = runtime
-        self.http = http
         self.host, self.port = host, check_port(host, port) if http else port
-        config = uvicorn.Config(
-            create_app(runtime=runtime),
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-            lifespan="on",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fraudstream-http", daemon=True)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        if http:
+            proxies = runtime.settings.trusted_proxies
+            config = uvicorn.Config(
+                create_app(runtime=runtime),
+                host=host,
+                port=self.port,
+                log_level="warning",
+                timeout_graceful_shutdown=2,
+                lifespan="on",
+                # A client's address is its own unless a proxy we trust says otherwise:
+                # the limit on wrong keys counts per address.
+                proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None,
+            )
+            self._server = uvicorn.Server(config)
+            self._thread = threading.Thread(target=self._server.run, name="fraudstream-http", daemon=True)
+
+    @property
+    def http(self) -> bool:
+        return self._server is not None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
         self.runtime.start()
-        if not self.http:
+        if self._server is None or self._thread is None:
             return
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -53,7 +65,7 @@ class Server:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.http:
+        if self._server is not None and self._thread is not None:
             self.runtime.service.feed.close()  # let open event streams end, so shutdown is quick
             self._server.should_exit = True
             self._thread.join(10)

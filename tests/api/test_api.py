@@ -97,6 +97,14 @@ def test_score_a_batch_in_order(client: TestClient) -> None:
     assert response.json()[3] == response.json()[10]
 
 
+def test_ids_are_read_back_in_any_unicode_form(client: TestClient) -> None:
+    composed, decomposed = "caf\u00e9-1", "cafe\u0301-1"
+    assert client.post("/v1/score", json=tx(1, transaction_id=decomposed)).json()["transaction_id"] == composed
+    for form in (composed, decomposed):
+        assert client.get(f"/v1/transactions/{form}").status_code == 200
+    assert client.get("/v1/transactions/cafe\u200b-1").status_code == 422  # no id holds an invisible character
+
+
 def test_an_id_sent_again_with_another_payload_gets_409(client: TestClient, runtime: Runtime) -> None:
     first = client.post("/v1/score", json=tx(1)).json()
     # The same payment with its time at another offset is the same payload: a replay.
@@ -119,6 +127,10 @@ def test_an_id_sent_again_with_another_payload_gets_409(client: TestClient, runt
         ["body", 1, "transaction_id"],
         ["body", 3, "transaction_id"],
         ["body"],
+    ]
+    assert [d["msg"] for d in batch.json()["detail"]][:2] == [
+        "this id was decided with another payload",
+        "this id comes earlier in the request with another payload",
     ]
     stored = runtime.service.store.transactions_for(["api-1", "api-2", "api-3"])
     assert stored["api-1"].amount == 26.0 and stored["api-1"].customer_id == "C-api"
@@ -177,8 +189,17 @@ def test_errors_never_echo_what_was_sent(client: TestClient) -> None:
     response = client.post("/v1/score", json=tx(1, customer_id=huge))
     assert response.status_code == 422 and len(response.content) < 1_000
     assert "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" not in response.text
-    assert client.get(f"/v1/transactions/{'y' * 2_000}").status_code == 404
-    assert len(client.get(f"/v1/transactions/{'y' * 2_000}").content) < 200
+    too_long = client.get(f"/v1/transactions/{'y' * 2_000}")
+    assert too_long.status_code == 422 and "y" * 41 not in too_long.text
+    # Validators name the problem, not the value; made-up field names are cut short.
+    for field, value in (("currency", "ZZQ"), ("country", "QQ"), ("ip", "<script>")):
+        answer = client.post("/v1/score", json=tx(1, **{field: value}))
+        assert answer.status_code == 422 and value not in answer.text, field
+    made_up = client.post("/v1/score", json=tx(1, extra={"K" * 5_000 + "\u0000": 1.0}))
+    assert made_up.status_code == 422 and "K" * 41 not in made_up.text and "\\u0000" not in made_up.text
+    many = client.post("/v1/score", json=tx(1, **{f"unknown_{i}": 1 for i in range(500)}))
+    assert many.status_code == 422 and len(many.json()["detail"]) == 51
+    assert many.json()["detail"][-1] == {"loc": ["body"], "msg": "and 450 more errors", "type": "too_many_errors"}
     missing = client.post(
         "/v1/labels", json={"transaction_id": "z" * 100, "is_fraud": True, "reported_at": T0.isoformat()}
     )
@@ -193,6 +214,8 @@ def test_labels_are_bounded_and_never_before_their_payment(client: TestClient) -
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", 1, "reported_at"]
     assert client.get("/v1/transactions/api-1").json()["labels"] == []  # all or nothing
     assert client.post("/v1/labels", json=[after] * 51).status_code == 413
+    wrong = client.post("/v1/labels", json=[{**after, "is_fraud": "true"}])
+    assert [e["loc"] for e in wrong.json()["detail"]] == [["body", 0, "is_fraud"]]  # the item, not a type's name
     for value in ("yes", 1):
         assert client.post("/v1/labels", json={**after, "is_fraud": value}).status_code == 422
     ahead = {**after, "reported_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}
@@ -232,7 +255,15 @@ def test_bodies_that_are_not_declared_json_get_415(client: TestClient) -> None:
 def test_oversized_requests_get_413(client: TestClient) -> None:
     assert client.post("/v1/score", json=[tx(i) for i in range(51)]).status_code == 413
     big = tx(1, merchant_category="x" * 64, extra={f"f{i}": float(i) for i in range(256)})
-    assert client.post("/v1/score", json=[big] * 40).status_code == 413  # > max_body_bytes
+    declared = client.post("/v1/score", json=[big] * 40)  # > max_body_bytes, with its length
+    streamed = client.post(  # the same, streamed without one
+        "/v1/score",
+        content=iter([json.dumps([big] * 40).encode()]),
+        headers={"Content-Type": "application/json"},
+    )
+    for answer in (declared, streamed):
+        assert answer.status_code == 413 and "64,000 bytes" in answer.json()["detail"]
+        assert answer.headers["X-Frame-Options"] == "DENY"  # answered like every other error
     assert client.get("/v1/decisions").json()["items"] == []
 
 

@@ -39,6 +39,8 @@ def test_topics_and_produce(brokers: str, tmp_path) -> None:  # type: ignore[no-
     assert len(messages) == 300
     first = json.loads(messages[0].value())
     assert {"transaction_id", "customer_id", "amount"} <= set(first)
+    run = sent.stderr.split("ids start with ")[1].split()[0]  # each run's ids are its own
+    assert all(json.loads(m.value())["transaction_id"].startswith(run) for m in messages)
     assert all(m.key() == json.loads(m.value())["customer_id"].encode() for m in messages)
 
     world = tmp_path / "w.parquet"

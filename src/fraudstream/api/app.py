@@ -12,10 +12,12 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from fraudstream import __version__
 from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
+from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
 from fraudstream.api.routers import health, labels, live, records, score
 from fraudstream.api.schemas import ReviewRequest
@@ -40,6 +42,11 @@ CONTENT_SECURITY_POLICY: Final = (
 SWITCH_INTERVAL: Final = 0.001
 #: Pages FastAPI builds from a CDN's scripts (the API docs), outside the dashboard's policy.
 DOC_PATHS: Final = ("/docs", "/redoc")
+
+
+async def _client_gone(_: Request, __: Exception) -> Response:
+    # The client went away while sending its body: no one reads the answer, and no traceback is due.
+    return Response(status_code=400)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -70,7 +77,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         summary="Real-time fraud scores, reasons and outcomes for payment transactions.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -79,6 +85,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.guard = Guard.from_settings(settings)
     app.state.pool = ScoringPool(settings.scoring_threads, settings.max_waiting_requests)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # inside the headers below: 413s get them
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

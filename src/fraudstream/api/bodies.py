@@ -17,6 +17,8 @@ __all__ = ["body_error", "brief", "document_bodies", "one_of", "one_or_many", "q
 ECHOED: Final = 40
 #: The most of a validator's message an error returns.
 LONGEST_MESSAGE: Final = 200
+#: The most errors a 422 lists.
+MOST_ERRORS: Final = 50
 
 
 def one_of(schema: str) -> dict[str, Any]:
@@ -69,16 +71,31 @@ def brief(value: str) -> str:
     return repr(value if len(value) <= ECHOED else f"{value[:ECHOED]}...")
 
 
+def _place(part: object) -> int | str:
+    """One step of an error's location. A field name may be one the client made up (an
+    unknown key, an `extra` name): printable characters only, cut short."""
+    if isinstance(part, int):
+        return part
+    text = "".join(c if c.isprintable() else "?" for c in str(part)[: ECHOED + 1])
+    return text if len(text) <= ECHOED else f"{text[:ECHOED]}..."
+
+
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     """422 with each error's location, message and type, never the input: it may be huge,
-    personal, or not even serialisable (NaN, bytes that are not UTF-8)."""
+    personal, or not even serialisable (NaN, bytes that are not UTF-8). At most
+    `MOST_ERRORS` of them: a body of made-up keys must not get an answer larger than itself."""
     assert isinstance(exc, RequestValidationError)
-    detail = [
+    errors = exc.errors()
+    detail: list[dict[str, Any]] = [
         {
-            "loc": [part if isinstance(part, int) else str(part) for part in e.get("loc", ())],
+            "loc": [_place(part) for part in e.get("loc", ())],
             "msg": str(e.get("msg", ""))[:LONGEST_MESSAGE],
             "type": e.get("type"),
         }
-        for e in exc.errors()
+        for e in errors[:MOST_ERRORS]
     ]
+    if len(errors) > MOST_ERRORS:
+        detail.append(
+            {"loc": ["body"], "msg": f"and {len(errors) - MOST_ERRORS} more errors", "type": "too_many_errors"}
+        )
     return JSONResponse({"detail": detail}, status_code=422)

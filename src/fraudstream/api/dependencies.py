@@ -95,7 +95,7 @@ def require(scope: str) -> Callable[..., None]:
             guard.failures.take(client)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "missing or unknown API key (X-API-Key header)",
+                "missing or unknown API key (X-API-Key header, or Authorization: Bearer)",
                 {"WWW-Authenticate": "ApiKey"},
             )
         if scope not in keys[found] and "admin" not in keys[found]:

@@ -27,7 +27,8 @@ router = APIRouter(
 
 Service = Annotated[DecisionService, Depends(get_service)]
 Pool = Annotated[ScoringPool, Depends(get_pool)]
-_LABELS = TypeAdapter(Label | list[Label])
+_LABEL = TypeAdapter(Label)
+_LABELS = TypeAdapter(list[Label])
 _REVIEW = TypeAdapter(ReviewRequest)
 
 
@@ -49,11 +50,12 @@ async def post_labels(request: Request, service: Service, pool: Pool) -> dict[st
 
 
 def _store_labels(service: DecisionService, body: bytes, key_id: str | None, settings: Settings) -> dict[str, Any]:
+    many = body.lstrip()[:1] == b"["  # as for transactions: errors then name the item, not a type
+    context = received_now(settings.max_future)
     try:
-        parsed = _LABELS.validate_json(body, context=received_now(settings.max_future))
+        labels = _LABELS.validate_json(body, context=context) if many else [_LABEL.validate_json(body, context=context)]
     except ValidationError as exc:
         raise body_error(exc) from None
-    labels = parsed if isinstance(parsed, list) else [parsed]
     if len(labels) > settings.max_batch:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"{len(labels)} labels; at most {settings.max_batch} per request"
@@ -64,11 +66,7 @@ def _store_labels(service: DecisionService, body: bytes, key_id: str | None, set
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except LabelsBeforePaymentError as exc:
         early = set(exc.ids)
-        where = [
-            ("body", i) if isinstance(parsed, list) else ("body",)
-            for i, label in enumerate(labels)
-            if label.transaction_id in early
-        ]
+        where = [("body", i) if many else ("body",) for i, label in enumerate(labels) if label.transaction_id in early]
         raise RequestValidationError(
             [
                 {"loc": (*loc, "reported_at"), "msg": "is before its transaction's timestamp", "type": "value_error"}

@@ -20,7 +20,7 @@ from fraudstream.api.schemas import (
     TransactionView,
 )
 from fraudstream.features import FEATURES
-from fraudstream.schema import Outcome
+from fraudstream.schema import Id, Outcome
 from fraudstream.service import DecisionService
 
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(require("read"))], responses=answers(*AUTH))
@@ -31,7 +31,7 @@ _PROBE_DEPENDENT = ("previous", "new_", "distance", "speed")
 
 
 @router.get("/transactions/{transaction_id}", response_model=TransactionView, responses=answers(404))
-def get_transaction(transaction_id: str, service: Service) -> TransactionView:
+def get_transaction(transaction_id: Id, service: Service) -> TransactionView:
     """A transaction with its decision, labels and reviews."""
     stored = service.store.get(transaction_id)
     if stored is None:
@@ -54,7 +54,7 @@ def get_transaction(transaction_id: str, service: Service) -> TransactionView:
 def list_decisions(
     service: Service,
     outcome: Outcome | None = None,
-    customer_id: str | None = None,
+    customer_id: Id | None = None,
     since: Annotated[datetime | None, Query(description="Decided at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Decided before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -88,7 +88,7 @@ def review_queue(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerView, responses=answers(404))
-def get_customer(customer_id: str, service: Service, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> CustomerView:
+def get_customer(customer_id: Id, service: Service, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> CustomerView:
     """A customer's recent decisions and their behavioural features as of now."""
     recent, _ = service.store.list_decisions(customer_id=customer_id, limit=limit)
     if not recent:

@@ -45,14 +45,23 @@ def _validate(body: bytes, limit: int, max_future: timedelta) -> tuple[list[Tran
     return transactions, many
 
 
-def _conflict(positions: list[int], many: bool, n: int) -> HTTPException:
-    """409 naming, by position, the transactions whose id was decided with another payload."""
-    where = [["body", i, "transaction_id"] if many else ["body", "transaction_id"] for i in positions]
+def _conflict(transactions: list[Transaction], positions: list[int], many: bool) -> HTTPException:
+    """409 naming, by position, the transactions whose id stands for another payload:
+    one decided before, or one earlier in the same request."""
+    first: dict[str, int] = {}
+    for i, tx in enumerate(transactions):
+        first.setdefault(tx.transaction_id, i)
     detail = [
-        {"loc": loc, "msg": "this id was decided with another payload", "type": "conflicting_duplicate"}
-        for loc in where
+        {
+            "loc": ["body", i, "transaction_id"] if many else ["body", "transaction_id"],
+            "msg": "this id comes earlier in the request with another payload"
+            if first[transactions[i].transaction_id] < i
+            else "this id was decided with another payload",
+            "type": "conflicting_duplicate",
+        }
+        for i in positions
     ]
-    if len(positions) < n:
+    if len(positions) < len(transactions):
         detail.append(
             {
                 "loc": ["body"],
@@ -89,7 +98,7 @@ async def score(
         transactions, many = _validate(body, settings.max_batch, settings.max_future)
         result = service.decide(transactions, [received] * len(transactions), path="api")
         if result.conflicts:
-            raise _conflict(result.conflicts, many, len(transactions))
+            raise _conflict(transactions, result.conflicts, many)
         return _DECISIONS.dump_json(result.decisions) if many else _DECISION.dump_json(result.decisions[0])
 
     return Response(await pool.run(service, len(body), work), media_type="application/json")
