@@ -25,6 +25,41 @@ log = logging.getLogger(__name__)
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)
 
 
+class _Collector:
+    """The collector's settings are the process's: tuned while any runtime runs, given
+    back as they were when the last one stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._before: tuple[int, int, int] = gc.get_threshold()
+
+    def tune(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                self._before = gc.get_threshold()
+                # A batch allocates tens of thousands of short-lived objects, which reference
+                # counting frees; the collector's frequent passes went over the live ones again and again.
+                gc.set_threshold(*COLLECTOR_THRESHOLDS)
+            self._running += 1
+            # Everything loaded so far (model, libraries, warmed state) lives as long as the
+            # process: keep it out of the collector's full passes, which otherwise stall a batch.
+            gc.freeze()
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                # What was frozen may hold this runtime's clients in reference cycles: let the
+                # collector have them now, while the brokers they talk to are still there.
+                gc.unfreeze()
+                gc.set_threshold(*self._before)
+                gc.collect()
+
+
+_COLLECTOR = _Collector()
+
+
 @dataclass
 class Runtime:
     """A running fraudstream: the decision service and the stream workers feeding it."""
@@ -33,7 +68,6 @@ class Runtime:
     service: DecisionService
     workers: list[StreamWorker] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
-    _thresholds: tuple[int, int, int] = field(default_factory=gc.get_threshold)
 
     @property
     def source(self) -> Source:
@@ -49,15 +83,9 @@ class Runtime:
         return None if any(lag is None for lag in lags) else sum(lag for lag in lags if lag is not None)
 
     def start(self) -> None:
-        # Everything loaded so far (model, libraries, warmed state) lives as long as the
-        # process: keep it out of the collector's full passes, which otherwise stall a
-        # batch for tens of milliseconds (Kafka, 2k events/s: p99 112 -> 71 ms).
-        gc.freeze()
-        # A batch allocates tens of thousands of short-lived objects, which reference
-        # counting frees; the collector's pass every 700 allocations went over the live
-        # ones again and again (2.9 % of a worker's instructions in batches of 500).
-        self._thresholds = gc.get_threshold()
-        gc.set_threshold(*COLLECTOR_THRESHOLDS)
+        if any(thread.is_alive() for thread in self._threads):
+            raise RuntimeError("the runtime is running already")
+        _COLLECTOR.tune()
         self._threads = [worker.start() for worker in self.workers]
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -73,11 +101,9 @@ class Runtime:
                 if close is not None and id(part) not in closed:
                     close()
                     closed.add(id(part))
-        # What `start` froze may hold this runtime's clients in reference cycles: let the
-        # collector have them now, while the brokers they talk to are still there.
-        gc.unfreeze()
-        gc.set_threshold(*self._thresholds)
-        gc.collect()
+        if self._threads:
+            self._threads = []
+            _COLLECTOR.give_back()
 
     @property
     def workers_alive(self) -> bool:

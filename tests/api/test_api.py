@@ -491,3 +491,19 @@ def test_bad_key_configuration_is_refused() -> None:
         Settings(api_keys="a-long-enough-key-0123:superuser")
     with pytest.raises(ValueError, match="at least 16 characters"):
         Settings(api_keys="k:admin")
+
+
+def test_runtimes_running_together_give_the_collector_back_once_all_stopped(
+    trained_model: Model, tmp_path: Path
+) -> None:
+    before = gc.get_threshold()
+    first = build_runtime(Settings(home=tmp_path / "a"), model=trained_model)
+    second = build_runtime(Settings(home=tmp_path / "b"), model=trained_model)
+    first.start()
+    second.start()
+    with pytest.raises(RuntimeError, match="running already"):
+        second.start()
+    first.stop()
+    assert gc.get_threshold() == COLLECTOR_THRESHOLDS  # the second still runs
+    second.stop()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

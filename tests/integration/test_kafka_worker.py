@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,10 @@ pytestmark = pytest.mark.services
 
 def run_until(runtime: Runtime, done: Callable[[], bool], timeout: float = 90.0) -> None:
     runtime.start()
+    wait_until(runtime, done, timeout)
+
+
+def wait_until(runtime: Runtime, done: Callable[[], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "the workers did not finish in time"
@@ -193,11 +198,21 @@ def test_a_worker_joining_mid_stream_takes_partitions_over_without_loss_or_doubl
     trained_model: Model,
 ) -> None:
     sample = stream_transactions
-    send(brokers, topics, sample)
+    send(brokers, topics, sample[:600])
     first = kafka_runtime(worker_batch_size=50)
     run_until(first, lambda: decided_count(postgres_url) >= 300)
-    second = kafka_runtime(worker_batch_size=50)  # the group rebalances while the first is busy
-    run_until(second, lambda: decided_count(postgres_url) >= len(sample))
+
+    def keep_sending() -> None:  # the rest arrives while the group rebalances, and after
+        for start in range(600, len(sample), 100):
+            send(brokers, topics, sample[start : start + 100])
+            time.sleep(0.1)
+
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    second = kafka_runtime(worker_batch_size=50)  # joins: the group rebalances while the first is busy
+    run_until(second, lambda: bool(second.workers[0].source.assignment))  # type: ignore[attr-defined]
+    sender.join()
+    wait_until(second, lambda: decided_count(postgres_url) >= len(sample))
     workers = [first.workers[0], second.workers[0]]
     deadline = time.monotonic() + 60
     while sum(w.processed for w in workers) < len(sample) or any(w.source.lag() for w in workers):
