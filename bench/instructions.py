@@ -111,7 +111,7 @@ def _child(batches: int, batch_size: int, model: Path) -> None:
 
     def batch(values: list[bytes]) -> None:
         transactions = [Transaction.model_validate_json(v) for v in values]
-        result = service.decide(transactions, path="stream", wait_for_state=True)
+        result = service.decide(transactions, path="stream")
         for decision in result.decisions:
             to_json(decision)
 

@@ -1,13 +1,16 @@
-"""The one scoring path: a batch of transactions -> features -> model -> decisions.
+"""Scoring a batch: transactions -> features -> model -> decisions (a transaction alone
+is a batch of one).
 
-Every entry point (HTTP, stream worker, backtests, the demo) calls `Scorer.score`;
-a single transaction is a batch of one.
+`Scorer.prepare` scores a batch without touching the feature state; its fold is applied
+later (`stage`, then `apply`), once the decisions are stored: the decision service
+(`service.py`, `batch.py`) drives those steps for the API and the stream workers.
+`Scorer.score` does them all at once, for batch scoring and benchmarks.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.features import Events, FeatureEngine
-from fraudstream.features.state.base import FeatureState, Settle, Workspace
+from fraudstream.features.state.base import FeatureState, Fold, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
+from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
-__all__ = ["PendingBatch", "ScoredBatch", "Scorer", "judge"]
+__all__ = ["Prepared", "ScoredBatch", "Scorer", "judge"]
 
 FloatArray = npt.NDArray[np.float64]
 _EVERY_DECISION_FIELD = frozenset(Decision.model_fields)
@@ -93,8 +97,8 @@ def judge(
 
 
 @dataclass
-class PendingBatch:
-    """A scored batch whose feature-state folds are not committed yet."""
+class Prepared:
+    """A scored batch whose feature-state fold is not applied yet."""
 
     scored: ScoredBatch
     workspace: Workspace
@@ -115,7 +119,7 @@ class Scorer:
     def version(self) -> str:
         return self.model.version
 
-    def prepare(self, transactions: Sequence[Transaction], ahead: PendingBatch | None = None) -> PendingBatch:
+    def prepare(self, transactions: Sequence[Transaction], ahead: Prepared | None = None) -> Prepared:
         """Score a batch without committing its folds to feature state yet.
 
         The caller stores the decisions, then commits: if storing fails, the state is
@@ -136,22 +140,22 @@ class Scorer:
             total_ms=round((done - started) * 1000, 3),
         )
         scored = ScoredBatch(transactions, X, scores, outcomes, reasons, timings, datetime.now(UTC))
-        return PendingBatch(scored, workspace)
+        return Prepared(scored, workspace)
 
-    def commit(self, pending: PendingBatch) -> Settle:
-        return self.engine.commit(pending.workspace)
+    def commit(self, prepared: Prepared) -> Pending[None]:
+        return self.engine.commit(prepared.workspace)
 
-    def stage(self, pending: PendingBatch) -> Callable[[], Settle]:
-        """The batch's feature-state fold worked out; calling it applies it (see `commit`)."""
-        return self.engine.stage(pending.workspace)
+    def stage(self, prepared: Prepared) -> Fold:
+        """The batch's feature-state fold worked out; `apply` applies it (see `commit`)."""
+        return self.engine.stage(prepared.workspace)
 
     def score(self, transactions: Sequence[Transaction]) -> list[Decision]:
         """Decisions for a batch, in order; the batch is folded into feature state."""
         if not transactions:
             return []
-        pending = self.prepare(transactions)
-        self.commit(pending)()
-        return pending.scored.decisions(self.version)
+        prepared = self.prepare(transactions)
+        self.commit(prepared).wait()
+        return prepared.scored.decisions(self.version)
 
     def learn(self, labelled: Sequence[tuple[Label, Transaction]]) -> None:
         """Fold confirmed labels into feature state (merchant/terminal/customer fraud counts)."""

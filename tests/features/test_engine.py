@@ -145,11 +145,11 @@ def run_ahead(engine: FeatureEngine, events: Events, cuts: list[int]) -> pd.Data
         part = events.take(np.arange(a, b))
         raw, workspace = engine.prepare(part, ahead)
         if apply_ahead is not None:
-            apply_ahead()()
+            apply_ahead.apply().wait()
         apply_ahead, ahead = engine.stage(workspace), workspace
         parts.append(engine.compute(raw, part))
     if apply_ahead is not None:
-        apply_ahead()()
+        apply_ahead.apply().wait()
     return pd.DataFrame(np.vstack(parts), columns=engine.features.names)
 
 

@@ -48,8 +48,8 @@ def write_at_once(state: RedisState, first: Events, second: Events) -> MemorySta
     a, b = (FeatureEngine(FEATURES, RedisState(state.client, prefix=state.prefix)) for _ in range(2))
     _raw_a, ws_a = a.prepare(first)
     _raw_b, ws_b = b.prepare(second)  # read before a's commit
-    a.commit(ws_a)()
-    b.commit(ws_b)()
+    a.commit(ws_a).wait()
+    b.commit(ws_b).wait()
     memory = MemoryState()
     single = FeatureEngine(FEATURES, memory)
     single.process(first)
@@ -92,9 +92,9 @@ def test_rows_expire_and_validate_ttl(redis_state: RedisState) -> None:
 def test_a_merge_is_sent_without_waiting_and_settled_before_it_counts(redis_state: RedisState) -> None:
     engine = FeatureEngine(FEATURES, redis_state)
     _raw, workspace = engine.prepare(batch("s", "frank", 3))
-    settle = engine.commit(workspace)  # sent; its reply is read by the next round trip
-    settle()
-    settle()  # settled once, a no-op after
+    pending = engine.commit(workspace)  # sent; its reply is read by the next round trip
+    pending.wait()
+    pending.wait()  # done once, a no-op after
     assert redis_state.row("customer", "frank") is not None
     # The next batch reads behind the merge, on the same connection: it sees all of it.
     events = batch("s2", "frank", 1, start=10)
@@ -106,9 +106,9 @@ def test_a_merge_sent_again_after_a_lost_reply_is_applied_once(redis_state: Redi
     engine = FeatureEngine(FEATURES, redis_state)
     _raw, workspace = engine.prepare(batch("r", "gina", 4))
     channel = redis_state._channel
-    settle = engine.commit(workspace)
+    pending = engine.commit(workspace)
     merge = channel._pending
-    settle()
+    pending.wait()
     once = redis_state.row("merchant", "shared-merchant")
     # As after a broken connection: the merge is pending again and goes out ahead of the
     # next reads. Its marker key says it went through, so nothing is counted twice.
@@ -123,7 +123,7 @@ def test_a_merge_after_redis_forgot_its_script_loads_it_again(redis_state: Redis
     engine = FeatureEngine(FEATURES, redis_state)
     _raw, workspace = engine.prepare(batch("k", "kim", 3))
     redis_state.client.script_flush()
-    engine.commit(workspace)()
+    engine.commit(workspace).wait()
     assert probe(redis_state, "kim", "customer_count_1h") == [3]
 
 
@@ -168,8 +168,8 @@ def test_shared_rows_go_with_their_operations_only_while_another_worker_writes(r
         first, later = batch(f"a{round_}", "alice", 4, start=start), batch(f"b{round_}", "bob", 5, start=start + 1)
         _, ws_a = a.prepare(first)
         _, ws_b = b.prepare(later)  # read before a's write
-        a.commit(ws_a)()
-        b.commit(ws_b)()
+        a.commit(ws_a).wait()
+        b.commit(ws_b).wait()
         assert second._channel.contended
         reference.process(first)
         reference.process(later)
@@ -196,8 +196,8 @@ def test_a_row_merged_under_a_batch_worked_out_ahead_is_merged_again_not_replace
     fold_ahead = b.stage(ahead)
     a.process(other)  # the other worker writes the merchant and the device
     _, workspace = b.prepare(then, ahead)
-    fold_ahead()()
-    b.commit(workspace)()
+    fold_ahead.apply().wait()
+    b.commit(workspace).wait()
     single = FeatureEngine(FEATURES, memory := MemoryState())
     for events in (first, other, then):
         single.process(events)

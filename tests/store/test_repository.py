@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from fraudstream.batch import same_payload
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
-from fraudstream.service import same_payload
 from fraudstream.store import Store, UnknownTransactionsError
 from fraudstream.store.models import Base
 from tests.services import postgres_schema

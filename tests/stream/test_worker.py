@@ -14,11 +14,11 @@ import pytest
 from fraudstream.config import Settings
 from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
+from fraudstream.pending import InFlight, Pending
 from fraudstream.runtime import Runtime, build_runtime
 from fraudstream.schema import Decision, Label, Transaction
 from fraudstream.scoring import Scorer
 from fraudstream.stream import LABELS, Backoff, MemoryDeadLetters, MemorySink, MemorySource
-from fraudstream.stream.base import Settle
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
 
@@ -278,15 +278,15 @@ class UnacknowledgedOnce(MemorySink):
         super().__init__()
         self.settles = 0
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Pending[None]:
         super().write(decisions)
 
-        def settle() -> None:
+        def acknowledged() -> None:
             self.settles += 1
             if self.settles == 1:
                 raise ConnectionError("no acknowledgement")
 
-        return settle
+        return InFlight(acknowledged)
 
 
 def test_a_batch_is_committed_only_once_its_sinks_acknowledged(trained_model: Model, tmp_path: Path) -> None:
@@ -340,9 +340,9 @@ def test_the_next_batch_is_scored_while_one_is_stored_and_only_if_nothing_folds_
     batches = [[Transaction.model_validate(tx(i)) for i in range(a, a + 5)] for a in (0, 5, 10)]
     expected = []
     for number, transactions in enumerate(batches):
-        pending = reference.prepare(transactions)
-        reference.commit(pending)()
-        expected.append(pending.scored)
+        prepared = reference.prepare(transactions)
+        reference.commit(prepared).wait()
+        expected.append(prepared.scored)
         if number == 0:
             reference.learn([(label, transactions[0])])
     for (_, got), want in zip([scored[0], *scored[2:]], expected, strict=True):

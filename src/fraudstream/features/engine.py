@@ -8,8 +8,6 @@ cut into batches: offline and online features are identical by construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -19,8 +17,9 @@ from fraudstream.features.events import Events
 from fraudstream.features.kernel import run_kernel
 from fraudstream.features.layout import DAY
 from fraudstream.features.raw import N_RAW
-from fraudstream.features.state.base import FeatureState, Settle, Workspace
+from fraudstream.features.state.base import FeatureState, Fold, Workspace
 from fraudstream.features.state.memory import MemoryState
+from fraudstream.pending import Pending
 
 __all__ = ["FeatureEngine", "history_events"]
 
@@ -67,10 +66,10 @@ class FeatureEngine:
         )
         return out, workspace
 
-    def commit(self, workspace: Workspace) -> Settle:
+    def commit(self, workspace: Workspace) -> Pending[None]:
         return self.state.commit(workspace)
 
-    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
+    def stage(self, workspace: Workspace) -> Fold:
         return self.state.stage(workspace)
 
     def compute(self, raw: FloatMatrix, events: Events) -> FloatMatrix:
@@ -83,7 +82,7 @@ class FeatureEngine:
     def process(self, events: Events) -> FloatMatrix:
         """Features of the batch's transactions, in order; the batch is folded and committed."""
         raw, workspace = self.prepare(events)
-        self.commit(workspace)()
+        self.commit(workspace).wait()
         return self.compute(raw, events)
 
     def history(

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LiveFeed", "LiveStats"]
+from fraudstream.schema import Decision, Outcome, Transaction
+
+__all__ = ["LiveFeed", "LiveStats", "decision_event", "decision_feed"]
 
 SCORE_BINS = 20
 TIMELINE_SECONDS = 10  # one point of the timeline charts
@@ -179,3 +181,37 @@ class LiveStats:
             },
             "timeline": timeline,
         }
+
+
+def decision_event(item: tuple[Transaction, Decision, float | None]) -> dict[str, Any]:
+    """A decision with what the live views need of its transaction (one SSE event)."""
+    tx, decision, latency_ms = item
+    return {
+        "transaction_id": decision.transaction_id,
+        "customer_id": decision.customer_id,
+        "score": decision.score,
+        "outcome": str(decision.outcome),
+        "reasons": [
+            {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text}
+            for r in decision.reasons
+        ],
+        "rules": list(decision.rules),
+        "model_version": decision.model_version,
+        "decided_at": decision.decided_at.isoformat(),
+        "timings": {"total_ms": decision.timings.total_ms},
+        "timestamp": tx.timestamp.isoformat(),
+        "amount": tx.amount,
+        "currency": tx.currency,
+        "merchant_id": tx.merchant_id,
+        "merchant_category": tx.merchant_category,
+        "channel": tx.channel.value,
+        "country": tx.country,
+        "latitude": tx.latitude,
+        "longitude": tx.longitude,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
+    }
+
+
+def decision_feed() -> LiveFeed:
+    """The feed of decisions the dashboard and `/v1/events` read: flagged ones are all kept."""
+    return LiveFeed(encode=decision_event, flagged=lambda item: item[1].outcome != Outcome.APPROVE)

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudstream.pending import Done, InFlight, Pending
 from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timings, Transaction
 from fraudstream.store import pgarrays
 from fraudstream.store.models import DecisionRow, LabelRow, ReviewRow, TransactionRow
@@ -245,10 +246,6 @@ class _UnnestInsert:
         return int(connection.exec_driver_sql(self.sql, tuple(self.arrays(objects, constants))).rowcount)
 
 
-#: Waits until a batch sent to the database is stored; returns the ids stored by it.
-Stored = Callable[[], set[str]]
-
-
 class _PostgresDecisions:
     """PostgreSQL: a batch of transactions and their decisions sent as one statement,
     without waiting for it.
@@ -256,8 +253,8 @@ class _PostgresDecisions:
     One data-modifying WITH (the transactions' INSERT, then the decisions' INSERT ...
     RETURNING the ids stored now) in autocommit: atomic as a single statement, one round
     trip, no BEGIN or COMMIT. It goes out in psycopg's pipeline mode on a connection of
-    its own, so the caller works on while the server inserts; `Stored` collects the
-    result, or the error. One batch at a time: the decision service's lock sees to it.
+    its own, so the caller works on while the server inserts; the `Pending` it returns
+    collects the ids stored, or the error. One batch at a time: the decision service's lock sees to it.
 
     The connection stays in pipeline mode, with one cursor: leaving the mode after each
     batch sent a Sync of its own and waited for its reply.
@@ -288,7 +285,7 @@ class _PostgresDecisions:
         _, pipeline, cursor = self._open
         return pipeline, cursor
 
-    def send(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> Stored:
+    def send(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> Pending[set[str]]:
         params = (
             *self.transactions.arrays([tx for tx, _ in pairs], {"received_at": received_at}),
             *self.decisions.arrays([d for _, d in pairs]),
@@ -308,7 +305,7 @@ class _PostgresDecisions:
                 self.close()  # the connection's state is unknown: the next send opens another
                 raise
 
-        return stored
+        return InFlight(stored)
 
     def close(self) -> None:
         opened, self._open = self._open, None
@@ -497,19 +494,18 @@ class Store:
 
         Idempotent: ids already stored are left as they are. Returns the ids stored now.
         """
-        return self.send_decisions(pairs, received_at)()
+        return self.send_decisions(pairs, received_at).wait()
 
     def send_decisions(
         self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime | None = None
-    ) -> Stored:
-        """`save_decisions`, started: the returned call waits for it (PostgreSQL works meanwhile)."""
+    ) -> Pending[set[str]]:
+        """`save_decisions`, started: its result waits for it (PostgreSQL works meanwhile)."""
         if not pairs:
-            return set
+            return Done(set())
         received_at = received_at or datetime.now(UTC)
         if self._postgres is not None:
             return self._postgres.send(pairs, received_at)
-        ids = self._save_decisions(pairs, received_at)
-        return lambda: ids
+        return Done(self._save_decisions(pairs, received_at))
 
     def _save_decisions(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> set[str]:
         # SQLite. SQLAlchemy Core, not the ORM: the ORM's bulk path was most of the write time.

@@ -1,8 +1,9 @@
 """Streaming: Source/Sink protocols, the in-process transport and the worker loop."""
 
 from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, DeadLetterSink, DecisionSink, Message, Source
+from fraudstream.stream.checkpoint import Backoff
 from fraudstream.stream.memory import MemoryDeadLetters, MemorySink, MemorySource
-from fraudstream.stream.worker import Backoff, StreamWorker
+from fraudstream.stream.worker import StreamWorker
 
 __all__ = [
     "LABELS",

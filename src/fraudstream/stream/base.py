@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from fraudstream.features.state.base import Settle, settled
+from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
 
 __all__ = [
@@ -15,9 +15,7 @@ __all__ = [
     "DecisionSink",
     "Message",
     "RebalancingSource",
-    "Settle",
     "Source",
-    "settled",
 ]
 
 TRANSACTIONS = "transactions"
@@ -72,8 +70,8 @@ class DecisionSink(Protocol):
 
     name: str
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
-        """Send the decisions; the worker calls the returned `Settle` before it commits them.
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Pending[None]:
+        """Send the decisions; the worker waits for the result before it commits them.
 
         A transport that waits for acknowledgements (Kafka) returns at once, so that the
         wait overlaps the next batch's work.

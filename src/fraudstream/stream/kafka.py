@@ -10,9 +10,9 @@
   given up and on close. A commit lost meanwhile only means a redelivery, and a
   redelivered transaction gets its stored decision back.
 - Decisions: produced to `decisions` keyed by customer id (one customer's decisions stay
-  ordered), idempotent producer, acks=all; `write` returns at once, and the `Settle` it
-  returns blocks until the broker acknowledged every message of that write (the worker
-  settles a batch while it decides the next, then commits its offsets).
+  ordered), idempotent producer, acks=all; `write` returns at once, and the `Pending` it
+  returns waits until the broker acknowledged every message of that write (the worker
+  waits for a batch's while it decides the next, then commits its offsets).
 - Dead letters: the raw payload to `transactions.dlq`, with the reason, the detail and
   where it came from in the headers.
 """
@@ -29,8 +29,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from fraudstream.config import Settings
+from fraudstream.pending import InFlight, Pending
 from fraudstream.schema import Decision, Transaction
-from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message, Settle
+from fraudstream.stream.base import LABELS, TRANSACTIONS, DeadLetter, Message
 
 __all__ = ["KafkaDeadLetters", "KafkaDecisionSink", "KafkaSettings", "KafkaSource", "ensure_topics"]
 
@@ -302,11 +303,11 @@ class KafkaDecisionSink:
     def __init__(self, settings: KafkaSettings) -> None:
         self._out = _Producing(settings, settings.decisions_topic)
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Pending[None]:
         delivery = self._out.send(
             (_decision_json(decision), tx.customer_id.encode(), None) for tx, decision in decisions
         )
-        return lambda: self._out.wait(delivery)
+        return InFlight(lambda: self._out.wait(delivery))
 
     def close(self) -> None:
         self._out.close()

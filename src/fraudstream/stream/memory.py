@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from fraudstream.pending import DONE, Pending
 from fraudstream.schema import Decision, Transaction
-from fraudstream.stream.base import TRANSACTIONS, DeadLetter, Message, Settle, settled
+from fraudstream.stream.base import TRANSACTIONS, DeadLetter, Message
 
 __all__ = ["MemoryDeadLetters", "MemorySink", "MemorySource"]
 
@@ -66,9 +67,9 @@ class MemorySink:
     def __init__(self) -> None:
         self.decisions: list[tuple[Transaction, Decision]] = []
 
-    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Settle:
+    def write(self, decisions: Sequence[tuple[Transaction, Decision]]) -> Pending[None]:
         self.decisions.extend(decisions)
-        return settled
+        return DONE
 
 
 class MemoryDeadLetters:

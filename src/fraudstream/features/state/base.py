@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,15 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.features.events import Events
+from fraudstream.pending import DONE, Pending
 
-__all__ = ["ENTITY_KINDS", "FeatureState", "Settle", "Workspace", "settled"]
-
-#: Blocks until what a write sent is durable; raises if it cannot be made so.
-Settle = Callable[[], None]
-
-
-def settled() -> None:
-    """The `Settle` of a write that was durable when it returned."""
+__all__ = ["ENTITY_KINDS", "NO_FOLD", "FeatureState", "Fold", "Workspace"]
 
 
 #: Entity kinds in the order the kernel takes them, with the row layout each uses.
@@ -48,6 +41,24 @@ class Workspace:
     ts_ms: IntArray
 
 
+class Fold(Protocol):
+    """A batch's fold into the state, worked out but not applied."""
+
+    def apply(self) -> Pending[None]:
+        """Apply it: sent (and done, for a local state); the result waits until it is durable."""
+        ...
+
+
+class _NoFold:
+    """The fold of a batch that changes nothing."""
+
+    def apply(self) -> Pending[None]:
+        return DONE
+
+
+NO_FOLD: Fold = _NoFold()
+
+
 class FeatureState(Protocol):
     """Per-entity feature state, accessed a batch at a time.
 
@@ -58,19 +69,19 @@ class FeatureState(Protocol):
     a worker can work the next batch out while the database stores this one;
     `commit` folds the batch, together with its idempotence keys, entirely or not at
     all. A remote state may send the commit and return at once: the next `begin` sees
-    it all the same, and the `Settle` it returns waits until it is durable (a stream
-    worker settles before it commits the batch's offsets). `stage` works the fold out
-    without applying it, so that the work can overlap a wait (the decisions' insert).
+    it all the same, and the `Pending` it returns waits until it is durable (a stream
+    worker waits for it before it commits the batch's offsets). `stage` works the fold
+    out without applying it, so that the work can overlap a wait (the decisions' insert).
     """
 
     def begin(self, events: Events, ahead: Workspace | None = None) -> Workspace: ...
 
-    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
-        """The batch's fold, worked out: calling it applies it, as `commit` does."""
+    def stage(self, workspace: Workspace) -> Fold:
+        """The batch's fold, worked out; `apply` applies it, as `commit` does."""
         ...
 
-    def commit(self, workspace: Workspace) -> Settle:
-        return self.stage(workspace)()
+    def commit(self, workspace: Workspace) -> Pending[None]:
+        return self.stage(workspace).apply()
 
 
 def first_occurrences(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:

@@ -6,7 +6,6 @@ its commit (a database down, say) leaves the state as it was, ready for the retr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,8 @@ import pandas as pd
 
 from fraudstream.features.events import Events
 from fraudstream.features.layout import DAY, empty_rows
-from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Settle, Workspace, first_occurrences, settled
+from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Fold, Workspace, first_occurrences
+from fraudstream.pending import DONE, Pending
 
 __all__ = ["MemoryState"]
 
@@ -78,6 +78,15 @@ class MemoryWorkspace(Workspace):
     sources: tuple[npt.NDArray[np.int64], ...] = ()  # the state rows the workspace rows came from
 
 
+@dataclass(frozen=True)
+class _MemoryFold:
+    state: MemoryState
+    workspace: Workspace
+
+    def apply(self) -> Pending[None]:
+        return self.state.apply(self.workspace)
+
+
 class MemoryState(FeatureState):
     """Feature state of one process; lost when it exits (use Redis to share or keep it)."""
 
@@ -120,10 +129,10 @@ class MemoryState(FeatureState):
             sources=tuple(sources),
         )
 
-    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
-        return lambda: self._apply(workspace)
+    def stage(self, workspace: Workspace) -> Fold:
+        return _MemoryFold(self, workspace)
 
-    def _apply(self, workspace: Workspace) -> Settle:
+    def apply(self, workspace: Workspace) -> Pending[None]:
         assert isinstance(workspace, MemoryWorkspace), "a workspace from another state backend"
         for (kind, _), local, source in zip(ENTITY_KINDS, workspace.states, workspace.sources, strict=True):
             self.tables[kind].matrix[source] = local
@@ -134,7 +143,7 @@ class MemoryState(FeatureState):
             self._newest_ms = max(self._newest_ms, int(workspace.ts_ms[folded].max()))
         if len(self._seen) > 2 * self._pruned_at + 100_000:
             self._prune()
-        return settled
+        return DONE
 
     def _prune(self) -> None:
         horizon = self._newest_ms - SEEN_RETENTION_MS

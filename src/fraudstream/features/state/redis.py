@@ -3,9 +3,9 @@
 One round trip per batch, whatever its size: `commit` sends the batch's merge (one Lua
 script call, atomic) and returns without waiting; the next `begin` sends its reads
 behind it on the same connection and reads both replies, so Redis merges batch N while
-the worker validates batch N+1, and batch N+1 still reads what N wrote. The `Settle`
-that `commit` returns waits for the merge's reply (a worker settles before it commits
-its offsets). A merge whose reply was lost is sent again: a marker key per merge makes
+the worker validates batch N+1, and batch N+1 still reads what N wrote. The `Pending`
+that `commit` returns waits for the merge's reply (a worker waits for it before it
+commits its offsets). A merge whose reply was lost is sent again: a marker key per merge makes
 that a no-op if the first one went through. Each row ends with an 8-byte version, new
 on every write.
 
@@ -45,7 +45,8 @@ import redis
 
 from fraudstream.features.events import Events
 from fraudstream.features.layout import DAY, K_DAY_SLOTS, LAYOUT_VERSION, SPECS, RowSpec, empty_rows
-from fraudstream.features.state.base import ENTITY_KINDS, FeatureState, Settle, Workspace, first_occurrences, settled
+from fraudstream.features.state.base import ENTITY_KINDS, NO_FOLD, FeatureState, Fold, Workspace, first_occurrences
+from fraudstream.pending import InFlight, Pending
 
 __all__ = ["RedisState"]
 
@@ -374,7 +375,7 @@ class RedisState(FeatureState):
             versions=tuple(versions),
         )
 
-    def stage(self, workspace: Workspace) -> Callable[[], Settle]:
+    def stage(self, workspace: Workspace) -> Fold:
         assert isinstance(workspace, RedisWorkspace), "a workspace from another state backend"
         version = os.urandom(VERSION_BYTES)
         written: list[npt.NDArray[np.intp]] = []
@@ -405,7 +406,7 @@ class RedisState(FeatureState):
         workspace.written, workspace.written_version = tuple(written), version
         seen = workspace.folded_seen_keys()
         if not entity_keys and not seen:
-            return lambda: settled
+            return NO_FOLD
         marker = f"{self.prefix}:merged:{version.hex()}".encode()
         head = ("EVALSHA", self._sha, len(entity_keys) + len(seen) + 1, *entity_keys, *seen, marker)
         merged_version = os.urandom(VERSION_BYTES)
@@ -418,7 +419,7 @@ class RedisState(FeatureState):
                     full[first + 4 * j] = ops or NO_OPERATIONS
             return (*head, *full)
 
-        return lambda: self._channel.send_merge((*head, *per_entity), with_all_operations)
+        return _Merge(self._channel, (*head, *per_entity), with_all_operations)
 
     def row(self, kind: str, entity: str) -> npt.NDArray[np.float64] | None:
         """The stored row of one entity, for inspection and tests (merges settled)."""
@@ -478,7 +479,7 @@ class _MergeChannel:
         """A recent merge found rows that somebody else had written since they were read."""
         return self._calm < CALM_MERGES
 
-    def send_merge(self, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]) -> Settle:
+    def send_merge(self, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]) -> Pending[None]:
         """Send `command`; if the script reports conflicts, `on_conflict()` is sent instead."""
         if self._pending is not None:
             self.round_trip([])  # one merge in flight at a time
@@ -486,7 +487,7 @@ class _MergeChannel:
         self._sent += 1
         number = self._sent
         self._send([])
-        return lambda: self._settle(number)
+        return InFlight(lambda: self._settle(number))
 
     def _settle(self, number: int) -> None:
         if self._acknowledged < number:
@@ -548,6 +549,20 @@ class _MergeChannel:
         """The connection broke: a reply due on it never comes (the merge stays pending)."""
         self._in_flight = False
         self._connection.disconnect()
+
+
+class _Merge:
+    """A batch's merge, worked out: `apply` sends it on the merge channel."""
+
+    __slots__ = ("_channel", "_command", "_on_conflict")
+
+    def __init__(
+        self, channel: _MergeChannel, command: tuple[Any, ...], on_conflict: Callable[[], tuple[Any, ...]]
+    ) -> None:
+        self._channel, self._command, self._on_conflict = channel, command, on_conflict
+
+    def apply(self) -> Pending[None]:
+        return self._channel.send_merge(self._command, self._on_conflict)
 
 
 def _with_version(rows: FloatMatrix, version: bytes) -> list[bytes]:
