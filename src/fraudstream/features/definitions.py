@@ -656,7 +656,7 @@ class FeatureSet:
 
     def explain(self, name: str, value: float, row: Row) -> str:
         """The feature's value in words, against a norm. `value` is a Python float: numpy's
-        scalar calls cost 30x more, per reason."""
+        scalar calls cost far more, per reason."""
         if name not in FEATURES:
             return f"{name} = {value:.3g}" + row.compare(name, value)
         if name == "merchant_category_code" and 0 <= value < len(self.categories):

@@ -174,7 +174,7 @@ def empty_rows(kind: str, n: int) -> npt.NDArray[np.float64]:
     """`n` fresh rows for entities of `kind` (customer, shop or device)."""
     template = _EMPTY[kind]
     rows = np.empty((n, len(template)))
-    rows[:] = template  # a third of np.tile's time for a batch's few rows
+    rows[:] = template  # cheaper than np.tile for a batch's few rows
     return rows
 
 

@@ -95,7 +95,7 @@ class Norms:
         q = self.quantiles.get(name)
         if q is None or math.isnan(value):
             return 0.0
-        i = bisect_left(q, value)  # a reason's few lookups: bisect costs a tenth of numpy's call
+        i = bisect_left(q, value)  # a reason's few lookups: bisect costs less than numpy's call
         return PROBABILITIES[i - 1] if i > 0 else 0.0
 
     def share_above(self, name: str, value: float) -> float:

@@ -113,7 +113,7 @@ class Model:
     def scores_and_fast_contributions(self, X: FloatArray) -> tuple[FloatArray, FloatArray]:
         """A live batch's scores and approximate contributions: the values of `predict`
         and `contributions(exact=False)`, from the compiled trees where they cover the
-        booster (a tenth of the cost for a small batch, see `trees`)."""
+        booster (far cheaper for a small batch, see `trees`)."""
         if self.trees is None:
             return self.predict(X), self.contributions(X, exact=False)
         return self.trees.scores_and_contributions(self._matrix(X))

@@ -1,12 +1,11 @@
 """A booster's trees as flat arrays, walked by one compiled loop: scores and fast reasons.
 
 Scoring a batch through XGBoost costs three calls (a DMatrix, `predict`, and the
-approximate contributions that the reasons come from), and each call has a fixed
-cost: ~0.5 ms whether the batch has 1 row or 20, of which walking 43 trees is a
-tenth. A stream worker keeping up with its traffic decides many small batches, and
-the HTTP API one transaction at a time, so this fixed cost was about a tenth of a
-decision. Here one loop does what the three calls did: 0.01 ms for one row, 0.06 ms
-for 20, 1.5 ms for 500 against 3.2 (`bench/trees.py`).
+approximate contributions that the reasons come from), and each call has a fixed cost
+far above walking the trees of a small batch. A stream worker keeping up with its
+traffic decides many small batches, and the HTTP API one transaction at a time, so
+that fixed cost weighs on every decision. Here one loop does what the three calls did
+(`bench/trees.py` compares them; the figures are in docs/benchmarks.md).
 
 The results are XGBoost's own, bit for bit, not approximately (the tests compare
 them): the same float32 arithmetic in the same order.

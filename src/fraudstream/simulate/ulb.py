@@ -26,7 +26,7 @@ def ulb_like(rows: int = 284_807, fraud_rate: float = 0.00172, seed: int = 0, da
         name = f"V{i}"
         values = rng.normal(0.0, 1.0, rows)
         shift = _FRAUD_SHIFT.get(name, 0.0)
-        # Not every fraud shows every signal: each shift applies to about 70 % of them.
+        # Not every fraud shows every signal: each shift applies to most of them, not all.
         values += np.where(fraud & (rng.random(rows) < 0.7), shift * rng.uniform(0.5, 1.5, rows), 0.0)
         frame[name] = values.round(6)
     frame["Amount"] = np.round(np.exp(rng.normal(3.0, 1.3, rows)) * np.where(fraud, 1.6, 1.0), 2)

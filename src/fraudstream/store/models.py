@@ -69,7 +69,7 @@ class DecisionRow(Base):
     __table_args__ = (Index("ix_decisions_outcome_decided_at", "outcome", "decided_at"),)
 
     # No foreign key to transactions: both rows are written in one database transaction,
-    # and the check cost a quarter of the database's time per batch (migration 0003).
+    # and the check was a large part of the database's time per batch (migration 0003).
     transaction_id: Mapped[str] = mapped_column(ID, primary_key=True)
     customer_id: Mapped[str] = mapped_column(ID, index=True)
     score: Mapped[float] = mapped_column(Float)

@@ -144,9 +144,8 @@ class KafkaSource:
         topics = self._topics
         # librdkafka's consume waits for all of `max_messages` or the whole timeout, not
         # just for the first message. That wait builds batches: returning with the first
-        # message (poll, then consume what else had come) made smaller batches, each
-        # paying the fixed cost of a batch, and at 2k events/s p50 went 1.37x and p99
-        # 1.61x in four paired runs.
+        # message (poll, then consume what else had come) makes smaller batches, each
+        # paying the fixed cost of a batch, and the latency higher.
         for raw in self.consumer.consume(num_messages=max_messages, timeout=timeout):
             error = raw.error()
             if error is not None:
@@ -256,8 +255,7 @@ class _Producing:
                 "acks": "all",
                 "enable.idempotence": True,
                 # A write is a whole batch produced at once, so it goes out batched anyway;
-                # lingering longer only delays the acknowledgement the worker settles on
-                # (in paired runs at 2k events/s, 5 ms gave a p99 about 6 ms higher).
+                # lingering longer only delays the acknowledgement the worker waits for.
                 "linger.ms": 1,
                 **settings.client,
             }
@@ -293,7 +291,7 @@ class _Producing:
 
 
 # The model's own serializer, called directly: the bytes of `model_dump_json`, without
-# its keyword handling and the str round trip (8.3 -> 6.6 µs a decision).
+# its keyword handling and the str round trip.
 _decision_json = Decision.__pydantic_serializer__.to_json
 
 

@@ -11,7 +11,7 @@ on every write.
 
 - A row whose version is still the one read (nobody else wrote it meanwhile, the
   common case) is replaced by the row as computed, so a single writer's state is bit
-  for bit the in-memory one. This compare-and-set costs Redis a third of the merge
+  for bit the in-memory one. This compare-and-set costs Redis less than the merge
   below, interpreted in Lua (writing only the changed 64-byte chunks cost more: a
   SETRANGE each).
 - Otherwise the batch's operations are merged rather than overwritten, so two workers
@@ -61,9 +61,7 @@ RING, LAST, TABLE = 1.0, 2.0, 3.0
 # write gives the rows it merges (the rows it replaces carry theirs: a worker may hold
 # those as written, see `begin`'s `ahead`, but never a merged one), then per entity: its
 # layout code, the version read, the row as computed (with its new version), its
-# operations (float64 little-endian records). Rows as arguments are copied into Lua and
-# out again; staging them by plain SETs (replies off) for the script to RENAME in place
-# cut Redis's time for a batch of 500 by 7 % and added 3 % to the worker's: not kept.
+# operations (float64 little-endian records).
 MERGE = """
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -390,7 +388,7 @@ class RedisState(FeatureState):
             changed = np.flatnonzero((bits[0] != bits[1]).any(axis=1))
             written.append(changed)
             # Operations are needed only for rows somebody else wrote since they were read,
-            # and working them out cost a worker 5-10 % of its time. Customers (one worker
+            # and working them out is a noticeable part of a worker's time. Customers (one worker
             # owns each) go without them, and so do shared rows while no other worker
             # writes them: a conflict sends the merge again, with operations for every
             # row, and from then on shared rows go with theirs while others write too.
@@ -440,8 +438,7 @@ class RedisState(FeatureState):
 def _parse_rows(layout: str, found: list[bytes | None]) -> tuple[FloatMatrix, list[bytes]]:
     """Rows as read (empty where there is none) and each one's version (b"": no row).
 
-    One copy into numpy for all of them: a `frombuffer` and an assignment per row cost
-    5 µs an event.
+    One copy into numpy for all of them, not a `frombuffer` and an assignment per row.
     """
     matrix = empty_rows(layout, len(found))
     size = SPECS[layout].width * 8
@@ -460,7 +457,7 @@ class _MergeChannel:
     connection broke) is sent again ahead of the next reads. The connection is the
     channel's own, made as the client's pool makes its connections: taking one from the
     pool and giving it back, with the pool's check for unread data, cost every round
-    trip a syscall and a tenth of its Python.
+    trip a syscall.
     """
 
     def __init__(self, client: redis.Redis, load_script: Callable[[], Any]) -> None:
@@ -577,7 +574,7 @@ def _with_version(rows: FloatMatrix, version: bytes) -> list[bytes]:
 
 class _BulkHeaders(dict[int, bytes]):
     """RESP's "$<length>" line per argument length, formatted once: arguments come in a
-    few lengths (rows, keys, versions), and formatting each cost a third of `_resp`."""
+    few lengths (rows, keys, versions), and formatting each was much of `_resp`'s work."""
 
     def __missing__(self, length: int) -> bytes:
         header = b"$%d\r\n" % length
@@ -591,7 +588,7 @@ _BULK_HEADERS = _BulkHeaders()
 
 def _resp(commands: list[tuple[Any, ...]]) -> bytes:
     """Commands in Redis's wire format. Hand-written because redis-py's packer (hiredis
-    included) took 10 ms for a 3 MB merge, a sixth of the worker's time; this takes 1.6."""
+    included) copies every argument on the way, and a merge's arguments are megabytes."""
     parts: list[bytes] = []
     headers = _BULK_HEADERS
     for command in commands:
