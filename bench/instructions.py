@@ -92,11 +92,11 @@ def _child(batches: int, batch_size: int, model: Path) -> None:
     sys.path.insert(0, str(ROOT))  # the tests package: service URLs
     from tests.services import POSTGRES_URL, REDIS_URL
 
+    from fraudstream.decide.scorer import Scorer
+    from fraudstream.decide.service import DecisionService
     from fraudstream.features.state.redis import RedisState
     from fraudstream.model.artifact import Model
     from fraudstream.schema import Decision, Transaction
-    from fraudstream.scoring import Scorer
-    from fraudstream.service import DecisionService
     from fraudstream.store import Store
 
     messages = INPUTS.read_bytes().split(b"\n")

@@ -11,9 +11,9 @@ import numpy as np
 
 from _common import save
 from _world import history, live_transactions, model
+from fraudstream.decide.scorer import Scorer
 from fraudstream.features import MemoryState
 from fraudstream.schema import Outcome
-from fraudstream.scoring import Scorer
 
 
 def main() -> None:

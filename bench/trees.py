@@ -20,8 +20,8 @@ import numpy as np
 
 from _common import save
 from _world import history, live_transactions, model
+from fraudstream.decide.scorer import Scorer
 from fraudstream.features import MemoryState
-from fraudstream.scoring import Scorer
 
 
 def _best(action: Callable[[], Any], repeats: int) -> float:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from fraudstream.decide.scorer import Scorer
 from fraudstream.features import Events, MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.schema import Decision, Outcome, Transaction
-from fraudstream.scoring import Scorer
 from fraudstream.simulate import World
 
 

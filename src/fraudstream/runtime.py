@@ -8,11 +8,11 @@ import threading
 from dataclasses import dataclass, field
 
 from fraudstream.config import Settings
+from fraudstream.decide.scorer import Scorer
+from fraudstream.decide.service import DecisionService
 from fraudstream.features.state.base import FeatureState
 from fraudstream.features.state.memory import MemoryState
 from fraudstream.model.artifact import Model, ModelLoadError
-from fraudstream.scoring import Scorer
-from fraudstream.service import DecisionService
 from fraudstream.store import Store
 from fraudstream.stream import MemoryDeadLetters, MemorySource, StreamWorker
 from fraudstream.stream.base import DeadLetterSink, DecisionSink, Source

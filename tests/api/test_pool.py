@@ -10,7 +10,7 @@ import pytest
 from fastapi import HTTPException
 
 from fraudstream.api.pool import INLINE_BYTES, ScoringPool
-from fraudstream.service import DecisionService
+from fraudstream.decide.service import DecisionService
 
 
 class Service:

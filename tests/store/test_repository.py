@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from fraudstream.batch import same_payload
+from fraudstream.decide.batch import same_payload
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 from fraudstream.store import Store, UnknownTransactionsError
 from fraudstream.store.models import Base

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from fraudstream.config import Settings
+from fraudstream.decide.scorer import Scorer
 from fraudstream.features import MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.pending import InFlight, Pending
 from fraudstream.runtime import Runtime, build_runtime
 from fraudstream.schema import Decision, Label, Transaction
-from fraudstream.scoring import Scorer
 from fraudstream.stream import LABELS, Backoff, MemoryDeadLetters, MemorySink, MemorySource
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)

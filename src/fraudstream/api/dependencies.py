@@ -11,9 +11,9 @@ from fastapi import Depends, Header, HTTPException, Request, status
 
 from fraudstream.api.pool import ScoringPool
 from fraudstream.config import Settings
+from fraudstream.decide.service import DecisionService
 from fraudstream.keys import KeyBuckets, match
 from fraudstream.runtime import Runtime
-from fraudstream.service import DecisionService
 
 __all__ = ["KEY_ID_LENGTH", "Guard", "get_runtime", "get_service", "json_body", "require"]
 

@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 from fastapi import HTTPException, status
 
-from fraudstream.service import DecisionService
+from fraudstream.decide.service import DecisionService
 
 __all__ = ["ScoringPool"]
 

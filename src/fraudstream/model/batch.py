@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from fraudstream.decide.scorer import judge
 from fraudstream.features import FeatureEngine
 from fraudstream.features.engine import history_events
 from fraudstream.io.dataset import Dataset
 from fraudstream.model.artifact import Model
-from fraudstream.scoring import judge
 
 __all__ = ["scored_history"]
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from fraudstream.decide.service import DecisionService
 from fraudstream.monitoring import Metrics
 from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
-from fraudstream.service import DecisionService
 from fraudstream.store import refused_for_data
 from fraudstream.stream.base import DecisionSink, Message, Source
 

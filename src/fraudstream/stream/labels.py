@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fraudstream.decide.service import DecisionService
 from fraudstream.schema import Label
-from fraudstream.service import DecisionService
 from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError, refused_for_data
 from fraudstream.stream.base import DeadLetter, Message
 from fraudstream.stream.messages import refused

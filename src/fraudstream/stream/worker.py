@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
-from fraudstream.batch import Batch, DecideResult, ScoredAhead
+from fraudstream.decide.batch import Batch, DecideResult, ScoredAhead
+from fraudstream.decide.service import DecisionService
 from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
-from fraudstream.service import DecisionService
 from fraudstream.store import refused_for_data
 from fraudstream.stream.base import (
     LABELS,

@@ -14,8 +14,8 @@ from fraudstream.api.dependencies import get_pool, get_service, json_body, requi
 from fraudstream.api.pool import ScoringPool
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
+from fraudstream.decide.service import DecisionService
 from fraudstream.schema import Label, received_now
-from fraudstream.service import DecisionService
 from fraudstream.store import LabelsBeforePaymentError, UnknownTransactionsError
 
 router = APIRouter(

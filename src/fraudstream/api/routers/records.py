@@ -19,9 +19,9 @@ from fraudstream.api.schemas import (
     ScoredTransaction,
     TransactionView,
 )
+from fraudstream.decide.service import DecisionService
 from fraudstream.features import FEATURES
 from fraudstream.schema import Id, Outcome
-from fraudstream.service import DecisionService
 
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(require("read"))], responses=answers(*AUTH))
 

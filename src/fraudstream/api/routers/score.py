@@ -13,8 +13,8 @@ from fraudstream.api.answers import AUTH, answers
 from fraudstream.api.bodies import body_error, one_or_many
 from fraudstream.api.dependencies import get_pool, get_service, json_body, require
 from fraudstream.api.pool import ScoringPool
+from fraudstream.decide.service import DecisionService
 from fraudstream.schema import Decision, Transaction, received_now
-from fraudstream.service import DecisionService
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fraudstream.decide.scorer import Prepared, Scorer
 from fraudstream.features.state.base import Fold
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
-from fraudstream.scoring import Prepared, Scorer
 from fraudstream.store import Store
 
 __all__ = ["Batch", "DecideResult", "FoldLog", "OutOfOrderError", "ScoredAhead", "Step", "distinct", "same_payload"]

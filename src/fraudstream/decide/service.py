@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from fraudstream.batch import Batch, DecideResult, FoldLog, OutOfOrderError, ScoredAhead, Step, distinct
+from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderError, ScoredAhead, Step, distinct
+from fraudstream.decide.scorer import Scorer
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
 from fraudstream.pending import Pending
 from fraudstream.schema import Label, Transaction
-from fraudstream.scoring import Scorer
 from fraudstream.store import Store
 
 __all__ = ["DecisionService"]
