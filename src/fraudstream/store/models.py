@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Table, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DecisionRow", "LabelRow", "ReviewRow", "TransactionRow", "UtcDateTime"]
+__all__ = [
+    "DECISIONS",
+    "TRANSACTIONS",
+    "Base",
+    "DecisionRow",
+    "LabelRow",
+    "ReviewRow",
+    "TransactionRow",
+    "UtcDateTime",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -107,3 +116,7 @@ class ReviewRow(Base):
     note: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
     key_id: Mapped[str | None] = mapped_column(String(16))  # the API key that gave it (migration 0004)
+
+
+TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
+DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]

@@ -9,28 +9,26 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import attrgetter, is_, itemgetter
 from pathlib import Path
 from typing import Any
 
-import pydantic_core
 from alembic import command
 from alembic.config import Config
-from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Engine, Table, and_, create_engine, event, exists, func, or_, select, text
+from sqlalchemy import Engine, and_, create_engine, event, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from fraudstream.pending import Done, InFlight, Pending
+from fraudstream.pending import Done, Pending
 from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timings, Transaction
 from fraudstream.store import pgarrays
-from fraudstream.store.models import DecisionRow, LabelRow, ReviewRow, TransactionRow
+from fraudstream.store.models import DECISIONS, DecisionRow, LabelRow, ReviewRow, TransactionRow
+from fraudstream.store.writers import writer_for
+from fraudstream.store.writers.sqlite import set_pragmas
 
 __all__ = [
     "LabelsBeforePaymentError",
@@ -46,8 +44,6 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The most of an id an error message repeats.
 ECHOED_ID = 40
-TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
-DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 
 
 def _listed(ids: Sequence[str]) -> str:
@@ -98,266 +94,6 @@ class StoredTransaction:
     reviews: list[Review] = field(default_factory=list)
     #: Per label (in order), the API key that gave it.
     label_keys: list[str | None] = field(default_factory=list)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer. FULL: every commit is on disk before it returns,
-    # so a decision that was answered or published survives a power loss (NORMAL may lose
-    # the last commits); see docs/benchmarks.md for what it costs.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def _json_text(value: Any) -> str:
-    # pydantic's Rust encoder: much faster than json.dumps for a decision's reasons.
-    return pydantic_core.to_json(value).decode()
-
-
-class _DriverInsert:
-    """An INSERT run by the driver's own executemany, with values made ready here.
-
-    SQLAlchemy's per-value processing (type decorators, JSON, parameter dicts) was most
-    of the write time; the statement is still SQLAlchemy's, compiled for the dialect.
-    """
-
-    def __init__(self, engine: Engine, statement: Any, json_columns: set[str], time_columns: set[str]) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        self.order = list(compiled.positiontup) if engine.dialect.positional else None
-        self.sqlite = engine.dialect.name == "sqlite"
-        # Only the JSON and time columns need converting: touching every value cost more
-        # than the database's own work for the batch.
-        self.converters: list[tuple[str, Callable[[Any], Any]]] = [(c, _json_text) for c in json_columns]
-        self.converters += [(c, self._time) for c in time_columns]
-
-    def _time(self, value: datetime) -> Any:
-        if value.utcoffset():
-            value = value.astimezone(UTC)
-        # SQLAlchemy's SQLite DATETIME text, so that it reads back the same way.
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else value
-
-    def execute(self, connection: Any, rows: Sequence[dict[str, Any]]) -> int:
-        ready = []
-        for row in rows:
-            row = dict(row)
-            for column, convert in self.converters:
-                value = row[column]
-                if value is not None:
-                    row[column] = convert(value)
-            ready.append(row)
-        params: list[Any] = [tuple(r[k] for k in self.order) for r in ready] if self.order else ready
-        return int(connection.exec_driver_sql(self.sql, params).rowcount)
-
-
-def _dump_json(model: type[BaseModel], field: str) -> Callable[[Any], bytes]:
-    annotation = model.model_fields[field].annotation
-    assert annotation is not None, f"{model.__name__}.{field} has no type"
-    return TypeAdapter(annotation).dump_json
-
-
-_EMPTY_JSON: dict[type, bytes] = {list: b"[]", dict: b"{}"}
-
-
-def _json_texts(values: Sequence[Any], dump: Callable[[Any], bytes]) -> list[bytes | None]:
-    """Each value's JSON, None for None. Empty lists and dicts (most rules and extras) are
-    known texts, not serialised each time."""
-    return [
-        _EMPTY_JSON[type(v)] if not v and type(v) in _EMPTY_JSON else None if v is None else dump(v) for v in values
-    ]
-
-
-class _UnnestInsert:
-    """PostgreSQL: a batch as one INSERT ... SELECT FROM unnest(one array per column).
-
-    One statement per batch, where an executemany (pipelined by psycopg) runs one per
-    row: the server parses, plans and executes it once, and the driver sends a few
-    arrays in binary. Measured on 500-row batches: a quarter less of the server's time
-    and a little less of the client's (one statement of a JSON array of the rows, for
-    json_populate_recordset, was slower on both sides). The arrays are encoded by
-    `pgarrays`, not by psycopg's per-element dumpers.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        table: Table,
-        model: type[BaseModel],
-        json_columns: set[str],
-        derived: Mapping[str, tuple[str, Callable[[Any], Any]]] | None = None,
-    ) -> None:
-        columns = list(table.columns)
-        self.names = [c.name for c in columns]
-        types = [c.type.compile(dialect=engine.dialect) for c in columns]
-        self.encoders = [pgarrays.encoder_for(t) for t in types]
-        # JSON serialised by the field's declared type, not by pydantic_core working out
-        # each value's type.
-        self.json = [_dump_json(model, c.name) if c.name in json_columns else None for c in columns]
-        # A column is the field of that name, unless `derived` names the field it comes
-        # from and how (a decision's timings).
-        derived = derived or {}
-        self.sources = [derived[name][0] if name in derived else name for name in self.names]
-        self.derive = [derived[name][1] if name in derived else None for name in self.names]
-        arrays = ", ".join(f"%b::{t}[]" for t in types)
-        key = ", ".join(c.name for c in table.primary_key.columns)
-        self.sql = (
-            f"INSERT INTO {table.name} ({', '.join(self.names)}) SELECT * FROM unnest({arrays}) "
-            f"ON CONFLICT ({key}) DO NOTHING"
-        )
-
-    def arrays(self, objects: Sequence[BaseModel], constants: Mapping[str, Any] | None = None) -> list[bytes]:
-        """One array per column, straight from the models' fields (building row dicts
-        first cost as much again); `constants` gives columns that hold one value for the
-        batch.
-
-        The fields are taken from every model's `__dict__` at once and transposed, in C,
-        rather than by an attribute lookup per value. A column holding
-        one object for the whole batch (a decision's time, model version and timings,
-        shared by a scored batch) is encoded once and repeated: the check is by
-        identity, so 0.0 and -0.0, equal but not the same, stay apart.
-        """
-        batch = constants or {}
-        n = len(objects)
-        wanted = list(dict.fromkeys(s for s in self.sources if s not in batch))
-        fields: dict[str, Sequence[Any]] = {}
-        if len(wanted) == 1:
-            fields[wanted[0]] = [vars(o)[wanted[0]] for o in objects]
-        elif wanted and objects:
-            fields = dict(zip(wanted, zip(*map(itemgetter(*wanted), map(vars, objects)), strict=True), strict=True))
-        out = []
-        for name, source, derive, dump, encode in zip(
-            self.names, self.sources, self.derive, self.json, self.encoders, strict=True
-        ):
-            values = [batch[name]] if name in batch else fields.get(source, ())
-            one = name in batch or (n > 1 and all(map(is_, values, repeat(values[0]))))
-            if one:
-                values = values[:1]
-            if derive is not None:
-                values = list(map(derive, values))
-            if dump is not None:
-                values = _json_texts(values, dump)
-            out.append(pgarrays.repeated(encode, values[0], n) if one else encode(values))
-        return out
-
-    def execute(self, connection: Any, objects: Sequence[Any], constants: Mapping[str, Any] | None = None) -> int:
-        return int(connection.exec_driver_sql(self.sql, tuple(self.arrays(objects, constants))).rowcount)
-
-
-class _PostgresDecisions:
-    """PostgreSQL: a batch of transactions and their decisions sent as one statement,
-    without waiting for it.
-
-    One data-modifying WITH (the transactions' INSERT, then the decisions' INSERT ...
-    RETURNING the ids stored now) in autocommit: atomic as a single statement, one round
-    trip, no BEGIN or COMMIT. It goes out in psycopg's pipeline mode on a connection of
-    its own, so the caller works on while the server inserts; the `Pending` it returns
-    collects the ids stored, or the error. One batch at a time: the decision service's lock sees to it.
-
-    The connection stays in pipeline mode, with one cursor: leaving the mode after each
-    batch sent a Sync of its own and waited for its reply.
-    """
-
-    def __init__(self, engine: Engine, transactions: _UnnestInsert, decisions: _UnnestInsert) -> None:
-        self.engine = engine
-        self.transactions = transactions
-        self.decisions = decisions
-        self.sql = f"WITH stored AS ({transactions.sql}) {decisions.sql} RETURNING transaction_id"
-        self._open: tuple[ExitStack, Any, Any] | None = None  # the connection's closer, its pipeline, cursor
-
-    def _pipeline(self) -> tuple[Any, Any]:
-        if self._open is None:
-            stack = ExitStack()
-            try:
-                raw = self.engine.raw_connection()
-                connection: Any = raw.driver_connection  # psycopg's
-                raw.detach()  # never back to the pool: it stays in autocommit and pipeline mode
-                stack.callback(raw.close)
-                connection.autocommit = True
-                pipeline = stack.enter_context(connection.pipeline())
-                cursor = stack.enter_context(connection.cursor())
-            except Exception:
-                stack.close()
-                raise
-            self._open = (stack, pipeline, cursor)
-        _, pipeline, cursor = self._open
-        return pipeline, cursor
-
-    def send(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> Pending[set[str]]:
-        params = (
-            *self.transactions.arrays([tx for tx, _ in pairs], {"received_at": received_at}),
-            *self.decisions.arrays([d for _, d in pairs]),
-        )
-        try:
-            pipeline, cursor = self._pipeline()
-            cursor.execute(self.sql, params)  # on the wire; its result comes with the sync
-        except Exception:
-            self.close()
-            raise
-
-        def stored() -> set[str]:
-            try:
-                pipeline.sync()
-                return {row[0] for row in cursor.fetchall()}
-            except Exception:
-                self.close()  # the connection's state is unknown: the next send opens another
-                raise
-
-        return InFlight(stored)
-
-    def close(self) -> None:
-        opened, self._open = self._open, None
-        if opened is not None:
-            with suppress(Exception):
-                opened[0].close()
-
-
-#: Decision columns that are not fields of a `Decision`: the field each comes from, and how.
-_DECISION_TIMINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    name: ("timings", attrgetter(name)) for name in ("features_ms", "model_ms", "total_ms")
-}
-
-
-# Rows built by hand (SQLite): model_dump() costs more than the insert itself.
-def _tx_row(tx: Transaction, received_at: datetime) -> dict[str, Any]:
-    return {
-        "transaction_id": tx.transaction_id,
-        "timestamp": tx.timestamp,
-        "customer_id": tx.customer_id,
-        "amount": tx.amount,
-        "currency": tx.currency,
-        "merchant_id": tx.merchant_id,
-        "merchant_category": tx.merchant_category,
-        "channel": tx.channel.value,
-        "terminal_id": tx.terminal_id,
-        "device_id": tx.device_id,
-        "ip": tx.ip,
-        "latitude": tx.latitude,
-        "longitude": tx.longitude,
-        "country": tx.country,
-        "extra": tx.extra,
-        "received_at": received_at,
-    }
-
-
-def _decision_row(d: Decision) -> dict[str, Any]:
-    return {
-        "transaction_id": d.transaction_id,
-        "customer_id": d.customer_id,
-        "score": d.score,
-        "outcome": str(d.outcome),
-        "reasons": [
-            {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text} for r in d.reasons
-        ],
-        "rules": list(d.rules),
-        "model_version": d.model_version,
-        "decided_at": d.decided_at,
-        "features_ms": d.timings.features_ms,
-        "model_ms": d.timings.model_ms,
-        "total_ms": d.timings.total_ms,
-    }
 
 
 def _transaction(row: TransactionRow) -> Transaction:
@@ -431,25 +167,12 @@ class Store:
             options["connect_args"] = {"check_same_thread": False}
         self.engine: Engine = create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", set_pragmas)
         else:
             event.listen(self.engine, "connect", lambda connection, _record: pgarrays.register(connection.adapters))
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = writer_for(self.engine)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        # Built once: generating a statement costs as much as running it on SQLite.
-        self._insert_transactions = insert(TRANSACTIONS).on_conflict_do_nothing(index_elements=["transaction_id"])
-        # SQLite's path (PostgreSQL sends one statement, `_PostgresDecisions`). No
-        # RETURNING: then the driver batches the rows natively with executemany.
-        self._insert_decisions = insert(DECISIONS).on_conflict_do_nothing(index_elements=["transaction_id"])
-        self._bulk_transactions = _DriverInsert(
-            self.engine, self._insert_transactions, {"extra"}, {"timestamp", "received_at"}
-        )
-        self._postgres: _PostgresDecisions | None = None
-        if self.engine.dialect.name == "postgresql":
-            transactions = _UnnestInsert(self.engine, TRANSACTIONS, Transaction, {"extra"})
-            decisions = _UnnestInsert(self.engine, DECISIONS, Decision, {"reasons", "rules"}, _DECISION_TIMINGS)
-            self._postgres = _PostgresDecisions(self.engine, transactions, decisions)
-        self._bulk_decisions = _DriverInsert(self.engine, self._insert_decisions, {"reasons", "rules"}, {"decided_at"})
         self._insert_labels = (
             insert(LabelRow)
             .on_conflict_do_nothing(index_elements=["transaction_id", "is_fraud", "source"])
@@ -472,8 +195,7 @@ class Store:
             yield session
 
     def close(self) -> None:
-        if self._postgres is not None:
-            self._postgres.close()
+        self._writer.close()
         self.engine.dispose()
 
     def ping(self) -> bool:
@@ -502,37 +224,13 @@ class Store:
         """`save_decisions`, started: its result waits for it (PostgreSQL works meanwhile)."""
         if not pairs:
             return Done(set())
-        received_at = received_at or datetime.now(UTC)
-        if self._postgres is not None:
-            return self._postgres.send(pairs, received_at)
-        return Done(self._save_decisions(pairs, received_at))
-
-    def _save_decisions(self, pairs: Sequence[tuple[Transaction, Decision]], received_at: datetime) -> set[str]:
-        # SQLite. SQLAlchemy Core, not the ORM: the ORM's bulk path was most of the write time.
-        with self.engine.begin() as connection:
-            self._bulk_transactions.execute(connection, [_tx_row(tx, received_at) for tx, _ in pairs])
-            rows = [_decision_row(d) for _, d in pairs]
-            inserted = self._bulk_decisions.execute(connection, rows)
-            ids = [row["transaction_id"] for row in rows]
-            if inserted == len(set(ids)):
-                return set(ids)
-            # Some were decided before (a replay): ours are the rows with our decision time.
-            ours = {row["transaction_id"]: row["decided_at"] for row in rows}
-            stored = connection.execute(
-                select(DECISIONS.c.transaction_id, DECISIONS.c.decided_at).where(DECISIONS.c.transaction_id.in_(ids))
-            )
-            return {tx_id for tx_id, decided_at in stored if decided_at == ours[tx_id]}
+        return self._writer.send(pairs, received_at or datetime.now(UTC))
 
     def save_transactions(self, transactions: Sequence[Transaction], received_at: datetime | None = None) -> None:
         """Store transactions without decisions (history that labels may refer to); idempotent."""
         if not transactions:
             return
-        received_at = received_at or datetime.now(UTC)
-        with self.engine.begin() as connection:
-            if self._postgres is not None:
-                self._postgres.transactions.execute(connection, transactions, {"received_at": received_at})
-            else:
-                self._bulk_transactions.execute(connection, [_tx_row(tx, received_at) for tx in transactions])
+        self._writer.save_transactions(transactions, received_at or datetime.now(UTC))
 
     def add_labels(self, labels: Sequence[Label], key_id: str | None = None) -> list[Label]:
         """Store labels (given with API key `key_id`, if any); all or nothing. Returns the ones not stored before."""
