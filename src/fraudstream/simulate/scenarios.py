@@ -11,8 +11,6 @@ Each scenario gets its share of the day's fraud budget (``fraud_rate`` x legit v
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
@@ -28,9 +26,7 @@ from fraudstream.simulate.catalog import (
     rng_for,
 )
 from fraudstream.simulate.columns import SCENARIOS, TxColumns
-
-if TYPE_CHECKING:
-    from fraudstream.simulate.world import World
+from fraudstream.simulate.population import Population
 
 __all__ = ["active_compromises", "fraud_day"]
 
@@ -43,7 +39,7 @@ CARD_TESTING_MEAN_EVENTS = 15.0
 GEO_MEAN_EVENTS = 1.5
 
 
-def fraud_day(world: World, day: int, legit: TxColumns) -> TxColumns:
+def fraud_day(world: Population, day: int, legit: TxColumns) -> TxColumns:
     """Marks compromised-terminal fraud in `legit` (in place) and returns the added fraud."""
     rng = rng_for(world.config.seed, Draw.FRAUD, day)
     shares = dict(zip(SCENARIOS, world.config.mix.shares(), strict=True))
@@ -59,7 +55,7 @@ def fraud_day(world: World, day: int, legit: TxColumns) -> TxColumns:
     )
 
 
-def active_compromises(world: World, day: int) -> tuple[IntArray, FloatArray, FloatArray]:
+def active_compromises(world: Population, day: int) -> tuple[IntArray, FloatArray, FloatArray]:
     """Terminals compromised on `day`, with the share of their payments hit and the mark-up."""
     terms, hits, markups = [], [], []
     n_terminals = len(world.terminal_merchant)
@@ -77,7 +73,7 @@ def active_compromises(world: World, day: int) -> tuple[IntArray, FloatArray, Fl
     return np.concatenate(terms), np.concatenate(hits), np.concatenate(markups)
 
 
-def _mark_compromised(world: World, day: int, legit: TxColumns, rng: np.random.Generator) -> None:
+def _mark_compromised(world: Population, day: int, legit: TxColumns, rng: np.random.Generator) -> None:
     term, hit, markup = active_compromises(world, day)
     n_terminals = len(world.terminal_merchant)
     hit_by_terminal = np.zeros(n_terminals + 1)  # last slot: "no terminal"
@@ -101,7 +97,7 @@ def _group_offsets(sizes: IntArray, gaps: FloatArray) -> FloatArray:
 
 
 def _fraud_columns(
-    world: World,
+    world: Population,
     rng: np.random.Generator,
     scenario: str,
     *,
@@ -135,7 +131,7 @@ def _fraud_columns(
     )
 
 
-def _fraud_device(world: World, rng: np.random.Generator, n: int) -> IntArray:
+def _fraud_device(world: Population, rng: np.random.Generator, n: int) -> IntArray:
     return world.n_customer_devices + rng.integers(0, world.n_fraud_devices, n)
 
 
@@ -143,7 +139,7 @@ def _web_channel(rng: np.random.Generator, n: int) -> IntArray:
     return np.where(rng.random(n) < 0.5, MOBILE, ONLINE)
 
 
-def _account_takeover(world: World, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
+def _account_takeover(world: Population, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
     n_inc = rng.poisson(budget / ATO_MEAN_BURST)
     victim = rng.integers(0, world.config.customers, n_inc)
     city = world.far_city(world.home_lat[victim], world.home_lon[victim], 1500.0, rng)
@@ -172,7 +168,7 @@ def _account_takeover(world: World, day: int, rng: np.random.Generator, budget: 
     )
 
 
-def _card_testing(world: World, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
+def _card_testing(world: Population, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
     n_inc = rng.poisson(budget / CARD_TESTING_MEAN_EVENTS)
     victim = rng.integers(0, world.config.customers, n_inc)
     city = world.far_city(world.home_lat[victim], world.home_lon[victim], 1500.0, rng)
@@ -209,7 +205,7 @@ def _card_testing(world: World, day: int, rng: np.random.Generator, budget: floa
     )
 
 
-def _geo_anomaly(world: World, legit: TxColumns, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
+def _geo_anomaly(world: Population, legit: TxColumns, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
     anchors_ok = np.flatnonzero(legit.ts_ms < world.day_start_ms(day + 1) - 2 * HOUR_MS)
     n_inc = rng.poisson(budget / GEO_MEAN_EVENTS) if len(anchors_ok) else 0
     anchor = anchors_ok[rng.integers(0, max(len(anchors_ok), 1), n_inc)]
@@ -236,7 +232,7 @@ def _geo_anomaly(world: World, legit: TxColumns, day: int, rng: np.random.Genera
     )
 
 
-def _amount_outlier(world: World, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
+def _amount_outlier(world: Population, day: int, rng: np.random.Generator, budget: float) -> TxColumns:
     n = rng.poisson(budget)
     customer = rng.integers(0, world.config.customers, n)
     online = rng.random(n) < world.online_share[customer]

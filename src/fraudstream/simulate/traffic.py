@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +19,7 @@ from fraudstream.simulate.catalog import (
     rng_for,
 )
 from fraudstream.simulate.columns import NO_SCENARIO, TxColumns
-
-if TYPE_CHECKING:
-    from fraudstream.simulate.world import World
+from fraudstream.simulate.population import Population
 
 __all__ = ["legit_day", "trip_destinations"]
 
@@ -32,7 +29,7 @@ FAVOURITE_SHOP_SHARE = 0.8
 FAVOURITE_SITE_SHARE = 0.7
 
 
-def trip_destinations(world: World, day: int) -> npt.NDArray[np.int64]:
+def trip_destinations(world: Population, day: int) -> npt.NDArray[np.int64]:
     """The city each customer is travelling in on `day`, -1 for those at home."""
     dest = np.full(world.config.customers, -1, dtype=np.int64)
     for started in range(day - MAX_TRIP_DAYS + 1, day + 1):
@@ -45,7 +42,7 @@ def trip_destinations(world: World, day: int) -> npt.NDArray[np.int64]:
     return dest
 
 
-def legit_day(world: World, day: int) -> TxColumns:
+def legit_day(world: Population, day: int) -> TxColumns:
     rng = rng_for(world.config.seed, Draw.TRAFFIC, day)
     cities = world.cities
     weekday = (world.config.start + timedelta(days=day)).weekday()
