@@ -157,7 +157,7 @@ def run_live(
     runtime = build_runtime(settings, model=demo.model, state=MemoryState())
     known_now = demo.labels["reported_at"] < pd.Timestamp(demo.live_start)
     with console.status("warming the feature state with the history"):
-        runtime.service.scorer.engine.history(demo.transactions, demo.labels[known_now])
+        runtime.service.warm(demo.transactions, demo.labels[known_now])
     late = [Label.model_validate(r) for r in demo.labels[~known_now].drop(columns="scenario").to_dict("records")]
     # The transactions those late chargebacks are about, so that they can be stored.
     late_ids = {label.transaction_id for label in late}

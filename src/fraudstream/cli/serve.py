@@ -137,7 +137,7 @@ def serve(
             dataset = load_dataset(warm, labels_path=warm_labels)
             runtime.service.model.check_inputs(dataset.inputs, dataset.extras)
             with err.status(f"warming feature state with {len(dataset.transactions):,} transactions"):
-                runtime.service.scorer.engine.history(dataset.transactions, dataset.labels)
+                runtime.service.warm(dataset.transactions, dataset.labels)
     signal.signal(signal.SIGTERM, interrupt)  # docker stop, kubernetes: finish the batch, commit, exit
     if metrics_port is None and not api:
         metrics_port = DEFAULT_METRICS_PORT
@@ -150,7 +150,7 @@ def serve(
         server = Server(runtime, settings.host, settings.port, http=api)
     server.start()
     where = f"on {server.url}" if api else f"{workers} worker(s) on {settings.source}"
-    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.scorer.version}[/] {where}")
+    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.version}[/] {where}")
     console.print(f"decisions stored in {_shown(settings.database)}")
     if not server.serve_until_interrupted():
         raise typer.Exit(1)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pandas as pd
+
 from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderError, ScoredAhead, Step, distinct
 from fraudstream.decide.scorer import Scorer
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
@@ -55,6 +57,17 @@ class DecisionService:
     @property
     def model(self) -> Any:
         return self.scorer.model
+
+    @property
+    def version(self) -> str:
+        """The model version every decision carries."""
+        return self.scorer.version
+
+    def warm(self, transactions: pd.DataFrame, labels: pd.DataFrame | None = None) -> None:
+        """Fold a history (and its labels, at their reported_at) into the feature state, before serving."""
+        with self._lock:
+            self.folds.last = None
+            self.scorer.engine.history(transactions, labels)
 
     @contextmanager
     def begin(

@@ -27,7 +27,7 @@ def readyz(runtime: Annotated[Runtime, Depends(get_runtime)], pool: Annotated[Sc
     so many requests waiting that more would get 503."""
     scoring = pool.load()
     checks = {
-        "model": runtime.service.scorer.version,
+        "model": runtime.service.version,
         "database": runtime.service.store.ping(),
         "workers": runtime.workers_alive,
         "scoring": scoring,

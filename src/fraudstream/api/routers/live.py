@@ -58,7 +58,7 @@ def stats(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     return {
         **service.stats.snapshot(),
         "replayed": service.metrics.replayed_count(),
-        "model_version": service.scorer.version,
+        "model_version": service.version,
         "thresholds": {"review": service.model.thresholds.review, "decline": service.model.thresholds.decline},
         "lag": runtime.lag(),
         "workers_alive": runtime.workers_alive,
