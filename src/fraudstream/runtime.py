@@ -89,7 +89,7 @@ class Runtime:
         self._threads = [worker.start() for worker in self.workers]
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Each worker finishes its batch (stored, published, committed), then closes its source."""
+        """Each worker finishes its batch (stored, published, committed); then sources and sinks are closed."""
         for worker in self.workers:
             worker.stop.set()
         for thread in self._threads:

@@ -3,19 +3,21 @@
     with service.begin(transactions) as batch:   # scored; the service is held
         stored = batch.store()                   # decisions sent to the store, the fold worked out
         ...                                      # a stream worker scores its next batch here
-        state = batch.fold(stored)               # stored; the feature state folds the batch
-    result = batch.publish()                     # metrics and the live feed; decisions in order
+        state = batch.fold(stored)               # stored; each decision known; the fold applied
+    result = batch.publish()                     # counted and shown live; decisions in order
 
 Its steps: SCORED -> STORING -> STORED -> FOLDED -> PUBLISHED; a step out of order raises.
-The decisions are durable before the feature state holds the batch, and both before a
-decision is returned or published: a crash in between means the batch comes again, and
-gets its stored decisions back.
+The decisions are durable before the feature state folds the batch: a crash in between
+means the batch comes again, and gets its stored decisions back. The fold is applied by
+`fold` and waited for by its caller: the API before it answers, a stream worker before it
+commits the batch's offsets.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -113,7 +115,6 @@ class Batch:
         prepared: Prepared,
         created_at: Sequence[float | None] | None,
         path: str,
-        clock: Callable[[], float],
     ) -> None:
         self.parts = parts
         self.transactions = transactions
@@ -121,7 +122,6 @@ class Batch:
         self.prepared = prepared
         self.created_at = created_at
         self.path = path
-        self.clock = clock
         self.step = Step.SCORED
         self._scored: list[Decision] = []
         self._stored: Pending[set[str]] | None = None
@@ -143,8 +143,9 @@ class Batch:
         return self._stored
 
     def fold(self, stored: Pending[set[str]]) -> Pending[None]:
-        """Wait until the store holds the decisions, then fold the batch into the feature
-        state; the result waits until the state holds it too.
+        """Wait until the store holds the decisions, work out each transaction's decision
+        (this batch's, or the one stored before), count them, and fold the batch into the
+        feature state; the result waits until the state holds it.
 
         Every transaction is folded, replays included: the feature state has its own
         idempotence, so an event it already holds is not folded again, and one it lost
@@ -182,7 +183,8 @@ class Batch:
         return DecideResult([decided[i] for i in ids], fresh, replayed, conflicts)
 
     def publish(self) -> DecideResult:
-        """Count the batch and show it live; its decisions, one per transaction, in order."""
+        """Count replays and conflicts and show the new decisions live; the decisions, one
+        per transaction, in order."""
         self._advance(Step.FOLDED, Step.PUBLISHED)
         assert self._result is not None
         result, metrics = self._result, self.parts.metrics
@@ -195,7 +197,7 @@ class Batch:
         return result
 
     def _show(self, fresh: list[tuple[Transaction, Decision]]) -> None:
-        now = self.clock()
+        now = time.time()
         born = {tx.transaction_id: c for tx, c in zip(self.transactions, self.created_at or [], strict=False)}
         latencies: list[float | None] = []
         for tx, _ in fresh:

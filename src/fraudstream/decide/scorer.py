@@ -68,9 +68,8 @@ class ScoredBatch:
 def _decision(values: dict[str, Any]) -> Decision:
     """A decision from values that are ours, so valid: what `model_construct` does, without
     its pass over every field's aliases and defaults (cheaper than `model_copy` of a
-    shared one, too). The attributes are
-    pydantic's documented instance attributes; a test compares the result with a
-    decision pydantic validated."""
+    shared one, too). The attributes are pydantic's documented instance attributes; a
+    test compares the result with a decision pydantic validated."""
     decision = Decision.__new__(Decision)
     _set(decision, "__dict__", values)
     _set(decision, "__pydantic_fields_set__", set(_EVERY_DECISION_FIELD))
@@ -85,8 +84,8 @@ def judge(
     """Scores, outcomes and reasons of feature rows (`present`: which inputs each payment has).
 
     Flagged rows (review, decline) get exact TreeSHAP contributions; approvals the fast
-    approximate ones (Saabas, as XGBoost computes them), which cost a hundredth as much
-    and rank features alike.
+    approximate ones (Saabas, as XGBoost computes them), which cost far less and rank
+    features alike.
     """
     scores, contributions = model.scores_and_fast_contributions(X)
     outcomes = model.outcomes(scores)
@@ -122,8 +121,8 @@ class Scorer:
     def prepare(self, transactions: Sequence[Transaction], ahead: Prepared | None = None) -> Prepared:
         """Score a batch without committing its folds to feature state yet.
 
-        The caller stores the decisions, then commits: if storing fails, the state is
-        untouched and the batch can simply be scored again. `ahead`: the batch before,
+        The caller stores the decisions, then applies the fold (`stage`, then `apply`):
+        if storing fails, the state is untouched and the batch can simply be scored again. `ahead`: the batch before,
         staged but not committed yet (its decisions are being stored); this batch is
         scored as if it were.
         """

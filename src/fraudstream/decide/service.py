@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,7 +74,6 @@ class DecisionService:
         transactions: Sequence[Transaction],
         created_at: Sequence[float | None] | None = None,
         path: str = "api",
-        clock: Callable[[], float] = time.time,
         ahead: ScoredAhead | None = None,
     ) -> Iterator[Batch]:
         """A batch scored, held by the service until the block ends (see `batch.py`).
@@ -94,7 +92,7 @@ class DecisionService:
                 self.metrics.scored_ahead.labels(result="used" if stands else "stale").inc()
                 prepared = ahead.prepared if stands else None
             prepared = prepared or self.scorer.prepare(unique)
-            yield Batch(self, transactions, unique, prepared, created_at, path, clock)
+            yield Batch(self, transactions, unique, prepared, created_at, path)
 
     def score_ahead(self, transactions: Sequence[Transaction], after: Batch) -> ScoredAhead:
         """Score the batch after `after`, which is being stored, as if its fold were applied:
@@ -109,7 +107,6 @@ class DecisionService:
         transactions: Sequence[Transaction],
         created_at: Sequence[float | None] | None = None,
         path: str = "api",
-        clock: Callable[[], float] = time.time,
     ) -> DecideResult:
         """Decisions for a batch, each stored, and the batch folded, before it is returned or published.
 
@@ -120,7 +117,7 @@ class DecisionService:
         """
         if not transactions:
             return DecideResult([])
-        with self.begin(transactions, created_at, path, clock) as batch:
+        with self.begin(transactions, created_at, path) as batch:
             batch.fold(batch.store()).wait()
         return batch.publish()
 

@@ -161,8 +161,8 @@ class Events:
     @classmethod
     def from_transactions(cls, transactions: Sequence[Transaction], extras: Sequence[str] = ()) -> Events:
         n = len(transactions)
-        # Every field at once, transposed in C from each model's __dict__: an attribute
-        # lookup per value and field cost twice as much.
+        # Every field at once, transposed in C from each model's __dict__, rather than an
+        # attribute lookup per value and field.
         columns = _NO_FIELDS
         if n:
             columns = dict(zip(_FIELDS, zip(*map(_PICK, map(vars, transactions)), strict=True), strict=True))

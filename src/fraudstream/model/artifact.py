@@ -128,7 +128,7 @@ class Model:
     def contributions(self, X: FloatArray | xgb.DMatrix, exact: bool = True) -> FloatArray:
         """Per-feature log-odds contributions, bias in the last column.
 
-        exact: TreeSHAP; otherwise XGBoost's approximation (Saabas), ~100x cheaper.
+        exact: TreeSHAP; otherwise XGBoost's approximation (Saabas), far cheaper.
         """
         matrix = X if isinstance(X, xgb.DMatrix) else self.matrix(X)
         contributions = self.booster.predict(

@@ -61,7 +61,10 @@ class Metrics:
         )
         self.worker_lag = Gauge("fraudstream_worker_lag", "Events waiting in the source (consumer lag).", registry=r)
         self.sink_retries = Counter(
-            "fraudstream_sink_retries", "Batches retried after a sink failed.", ["sink"], registry=r
+            "fraudstream_sink_retries",
+            "Retries of a failing step of a batch (decide, a sink, labels, dead letters, feature state, commit).",
+            ["sink"],
+            registry=r,
         )
         self.model_info = Gauge("fraudstream_model_info", "The model in use (value 1).", ["version"], registry=r)
 

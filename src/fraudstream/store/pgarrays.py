@@ -1,8 +1,8 @@
 """Columns as PostgreSQL binary arrays, encoded here rather than by psycopg's list dumper.
 
 A batch goes to PostgreSQL as one array per column (`INSERT ... SELECT FROM unnest`).
-psycopg dumps a Python list element by element through its adapter machinery: about
-half of the store's client time for a 500-row batch (~8 ms of 15). Here a float or
+psycopg dumps a Python list element by element through its adapter machinery, which was
+much of the store's client time for a large batch. Here a float or
 timestamp column without NULLs is one numpy record array, and any other column one
 join, in PostgreSQL's own binary array format (`array_send`):
 

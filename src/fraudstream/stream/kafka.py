@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -104,7 +103,6 @@ class KafkaSource:
         self.before_revoke: Callable[[], None] | None = None
         self._lag: int | None = None
         self._starts: dict[tuple[str, int], int] = {}  # committed offsets at assignment
-        self._lock = threading.Lock()
         self.consumer.subscribe(
             list(self._topics), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
@@ -223,8 +221,7 @@ class KafkaSource:
         return total
 
     def close(self) -> None:
-        with self._lock:
-            self.consumer.close()  # gives the partitions up: `_revoked` commits and waits
+        self.consumer.close()  # gives the partitions up: `_revoked` commits and waits
 
 
 class _Delivery:

@@ -34,10 +34,11 @@ class MemorySource:
         self._queue.put(Message(value=value, topic=topic, key=key, created_at=time.time()))
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
-        # Waiting for the first message costs nothing when one comes (get returns at once),
-        # so wait a while: a tight timeout only burns CPU on an idle queue.
+        # Without a timeout, only what has arrived. With one, wait a while: waiting for the
+        # first message costs nothing when one comes, and a tight timeout only burns CPU
+        # on an idle queue.
         try:
-            first = self._queue.get(timeout=max(timeout, IDLE_WAIT))
+            first = self._queue.get(timeout=max(timeout, IDLE_WAIT)) if timeout > 0 else self._queue.get_nowait()
         except queue.Empty:
             return []
         batch = [first]

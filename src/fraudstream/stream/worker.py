@@ -51,9 +51,9 @@ Part = list[tuple[Transaction, Message]]
 
 
 @dataclass
-class _Ahead:
-    """Messages taken while the batch before was being stored; transactions alone are
-    read and scored then, the rest waits for its own step."""
+class _NextBatch:
+    """Messages taken while the batch before was being stored. If they are all
+    transactions, they are read and scored then; otherwise they wait for their own step."""
 
     messages: list[Message]
     valid: Part | None = None
@@ -73,7 +73,6 @@ class StreamWorker:
         max_wait: float = 0.005,
         max_message_bytes: int = 64 * 1024,
         max_future: timedelta = timedelta(hours=24),
-        backoff: Backoff | None = None,
     ) -> None:
         self.source = source
         self.service = service
@@ -82,12 +81,12 @@ class StreamWorker:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.reader = Reader(max_message_bytes, max_future)
-        self.backoff = backoff or Backoff()
+        self.backoff = Backoff()
         self.stop = threading.Event()
         self.processed = 0  # messages settled and committed
         self.alive = False
         self._checkpoint: Checkpoint | None = None  # the batch decided last, not committed yet
-        self._ahead: _Ahead | None = None
+        self._next: _NextBatch | None = None
         if isinstance(source, RebalancingSource):
             source.before_revoke = self._before_revoke
 
@@ -96,13 +95,13 @@ class StreamWorker:
         self.alive = True
         try:
             # A batch taken ahead is the batch in hand too: it is finished before stopping.
-            while not self.stop.is_set() or self._ahead is not None:
+            while not self.stop.is_set() or self._next is not None:
                 try:
                     self.step()
                 except Exception:
                     if not self.stop.is_set():
                         raise
-                    self._ahead = None
+                    self._next = None
                     log.warning("stopped with a batch unfinished: it was not committed and will be redelivered")
             try:
                 self.settle()
@@ -118,9 +117,9 @@ class StreamWorker:
 
     def step(self) -> int:
         """One batch: returns how many messages it took. The batch before it is settled meanwhile."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            messages = ahead.messages
+        taken, self._next = self._next, None
+        if taken is not None:
+            messages = taken.messages
         else:
             # With a batch to settle, take only what has arrived; with nothing new, settle
             # it now rather than after the next wait.
@@ -136,14 +135,16 @@ class StreamWorker:
         checkpoint = Checkpoint(messages)
         letters: list[DeadLetter] = []
         behind = len(messages) >= self.batch_size
+        unread = messages
+        if taken is not None and taken.valid is not None:  # all transactions, read (and scored) when taken
+            letters += taken.letters
+            self._transactions(taken.valid, checkpoint, letters, behind, taken.scored)
+            unread = []
         # Runs of consecutive transactions or labels, in arrival order: a label that came
         # before a transaction is folded before that transaction is scored.
-        for topic, run in itertools.groupby(messages, key=lambda m: m.topic):
+        for topic, run in itertools.groupby(unread, key=lambda m: m.topic):
             run_messages = list(run)
-            if topic == TRANSACTIONS and ahead is not None and ahead.valid is not None:  # read (and scored) ahead
-                letters += ahead.letters
-                self._transactions(ahead.valid, checkpoint, letters, behind, ahead.scored)
-            elif topic == TRANSACTIONS:
+            if topic == TRANSACTIONS:
                 self._transactions(self.reader.transactions(run_messages, letters), checkpoint, letters, behind)
             elif topic == LABELS:
                 store_labels(self.service, self.reader.labels(run_messages, letters), letters, self._retry)
@@ -158,14 +159,15 @@ class StreamWorker:
         return len(messages)
 
     def settle(self) -> None:
-        """Wait for every write of the batch decided last, then commit it (idle, stop, revoke)."""
+        """Wait for every write of the batch decided last, then commit it: while the next
+        batch is stored, after the next batch, when idle, on stop or on revoke."""
         checkpoint, self._checkpoint = self._checkpoint, None
         if checkpoint is not None:
             checkpoint.settle(self.service, self.source, self.backoff, self.stop)
             self.processed += len(checkpoint.messages)
 
     def _before_revoke(self) -> None:
-        self._ahead = None  # not ours for much longer: the next owner takes it from the last commit
+        self._next = None  # not ours for much longer: the next owner takes it from the last commit
         self.settle()
 
     def _transactions(
@@ -210,25 +212,25 @@ class StreamWorker:
             if behind:
                 # Behind its backlog: the next batch scored and the one before settled while
                 # the database inserts this one. Keeping up, this one is published first.
-                self._look_ahead(batch)
+                self._take_next(batch)
                 self.settle()
             state = batch.fold(stored)
         return batch.publish(), state
 
-    def _look_ahead(self, storing: Batch) -> None:
+    def _take_next(self, storing: Batch) -> None:
         """Take what has arrived and, if it is all transactions, read it and score it."""
-        if self._ahead is not None or self.stop.is_set():
+        if self._next is not None or self.stop.is_set():
             return
         messages = self.source.poll(self.batch_size, 0)
         if not messages:
             return
-        self._ahead = ahead = _Ahead(messages)
+        self._next = taken = _NextBatch(messages)
         if any(m.topic != TRANSACTIONS for m in messages):
             return
-        ahead.valid = self.reader.transactions(messages, ahead.letters)
-        if ahead.valid:
+        taken.valid = self.reader.transactions(messages, taken.letters)
+        if taken.valid:
             try:
-                ahead.scored = self.service.score_ahead([tx for tx, _ in ahead.valid], after=storing)
+                taken.scored = self.service.score_ahead([tx for tx, _ in taken.valid], after=storing)
             except Exception:  # scored in its own step instead, with its retries
                 log.debug("scoring ahead failed", exc_info=True)
 

@@ -42,10 +42,8 @@ class _UnnestInsert:
 
     One statement per batch, where an executemany (pipelined by psycopg) runs one per
     row: the server parses, plans and executes it once, and the driver sends a few
-    arrays in binary. Measured on 500-row batches: a quarter less of the server's time
-    and a little less of the client's (one statement of a JSON array of the rows, for
-    json_populate_recordset, was slower on both sides). The arrays are encoded by
-    `pgarrays`, not by psycopg's per-element dumpers.
+    arrays in binary (see docs/benchmarks.md for what it saves, and what else was
+    tried). The arrays are encoded by `pgarrays`, not by psycopg's per-element dumpers.
     """
 
     def __init__(
