@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ import pandas as pd
 from fraudstream.features.definitions import DEFAULT_LABEL_DELAY_DAYS, INPUTS
 from fraudstream.features.layout import MAX_LABEL_DELAY_DAYS
 from fraudstream.io.files import read_frame
+from fraudstream.io.values import BadDataError, OnError, Rows, TimeUnit, parse_bool, parse_number, parse_time
 from fraudstream.schema import Channel
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TimeUnit = Literal["auto", "iso", "epoch-s", "epoch-ms", "offset-s"]
-OnError = Literal["raise", "skip"]
 
 TRANSACTION_FIELDS: Final = (
     "transaction_id",
@@ -63,12 +62,6 @@ CANONICAL: Final = TRANSACTION_FIELDS + LABEL_FIELDS
 _ID_FIELDS: Final = ("transaction_id", "customer_id", "merchant_id", "terminal_id", "device_id")
 #: The label delay is the time by which this share of the fraud labels was reported.
 LABEL_DELAY_QUANTILE: Final = 0.9
-_TRUE: Final = {"1", "true", "t", "yes", "y", "fraud"}
-_FALSE: Final = {"0", "false", "f", "no", "n", "legit", "legitimate", ""}
-
-
-class BadDataError(ValueError):
-    """A value in the data that cannot be used, with where it is."""
 
 
 @dataclass(frozen=True)
@@ -193,76 +186,6 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-class _Rows:
-    """Collects bad rows: raises on the first one, or drops them all when skipping."""
-
-    def __init__(self, n: int, on_error: OnError) -> None:
-        self.bad = np.zeros(n, dtype=bool)
-        self.on_error = on_error
-        self.reasons: dict[str, int] = {}
-
-    def reject(self, mask: np.ndarray, column: str, values: pd.Series, problem: str) -> None:
-        mask = np.asarray(mask, dtype=bool) & ~self.bad
-        if not mask.any():
-            return
-        if self.on_error == "raise":
-            row = int(np.flatnonzero(mask)[0])
-            raise BadDataError(
-                f"row {row + 1}, column {column!r}: {values.iloc[row]!r} {problem} "
-                f"({int(mask.sum())} such row{'s' if mask.sum() != 1 else ''}; --on-error skip drops them)"
-            )
-        self.bad |= mask
-        self.reasons[f"{column}: {problem}"] = self.reasons.get(f"{column}: {problem}", 0) + int(mask.sum())
-
-
-def _parse_time(values: pd.Series, unit: TimeUnit, start: datetime | None, column: str, rows: _Rows) -> pd.Series:
-    numeric = pd.api.types.is_numeric_dtype(values)
-    if unit == "auto":
-        if not numeric:
-            unit = "iso"
-        elif start is not None:
-            unit = "offset-s"
-        else:
-            unit = "epoch-ms" if values.abs().max() > 1e11 else "epoch-s"
-    if unit == "iso":
-        parsed = pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="ISO8601")
-    else:
-        number = pd.to_numeric(values, errors="coerce")
-        if unit == "offset-s":
-            if start is None:
-                raise BadDataError(f"column {column!r} holds seconds from a start: give --start YYYY-MM-DD")
-            origin = pd.Timestamp(start if start.tzinfo else start.replace(tzinfo=UTC))
-            parsed = origin + pd.to_timedelta(number, unit="s")
-        else:
-            parsed = pd.to_datetime(number, unit="ms" if unit == "epoch-ms" else "s", utc=True, errors="coerce")
-    described = {"iso": "an ISO 8601 time", "epoch-s": "epoch seconds", "epoch-ms": "epoch milliseconds"}
-    rows.reject(parsed.isna().to_numpy(), column, values, f"is not {described.get(unit, 'a number of seconds')}")
-    return parsed
-
-
-def _parse_bool(values: pd.Series, column: str, rows: _Rows) -> pd.Series:
-    text = values.astype("string").str.strip().str.lower().fillna("")
-    text = text.str.replace(r"\.0$", "", regex=True)
-    known = text.isin(_TRUE | _FALSE)
-    rows.reject(~known.to_numpy(), column, values, "is not a label (use 1/0, true/false)")
-    return text.isin(_TRUE)
-
-
-def _parse_number(values: pd.Series, column: str, rows: _Rows, low: float, high: float) -> pd.Series:
-    number = pd.to_numeric(values, errors="coerce").astype("float64")
-    present = values.notna().to_numpy()
-    rows.reject(present & number.isna().to_numpy(), column, values, "is not a number")
-    finite = np.isfinite(number.to_numpy(na_value=np.nan))
-    rows.reject(present & ~finite & number.notna().to_numpy(), column, values, "is not finite")
-    rows.reject(
-        (number < low).to_numpy() | (number > high).to_numpy(),
-        column,
-        values,
-        f"is outside [{low:g}, {high:g}]",
-    )
-    return number
-
-
 def _resolve(frame: pd.DataFrame, mapping: Mapping[str, str], source: str) -> dict[str, str]:
     """Canonical field -> column of the file, for the fields the file provides."""
     missing = sorted(c for c in mapping.values() if c not in frame.columns)
@@ -319,13 +242,13 @@ def load_dataset(
     for required in ("timestamp", "amount"):
         if required not in columns:
             raise BadDataError(f"{path}: no {required} column; map one with --map {required}=COLUMN")
-    rows = _Rows(len(raw), on_error)
+    rows = Rows(len(raw), on_error)
     out = pd.DataFrame(index=raw.index)
     out["transaction_id"] = (
         raw[columns["transaction_id"]].astype("string") if "transaction_id" in columns else raw.index.astype(str)
     )
-    out["timestamp"] = _parse_time(raw[columns["timestamp"]], time_unit, start, columns["timestamp"], rows)
-    out["amount"] = _parse_number(raw[columns["amount"]], columns["amount"], rows, 0.0, 1e12)
+    out["timestamp"] = parse_time(raw[columns["timestamp"]], time_unit, start, columns["timestamp"], rows)
+    out["amount"] = parse_number(raw[columns["amount"]], columns["amount"], rows, 0.0, 1e12)
     rows.reject(out["amount"].isna().to_numpy(), columns["amount"], raw[columns["amount"]], "is missing")
     for name in (*_ID_FIELDS[1:], "currency", "merchant_category", "ip", "country"):
         if name in columns:
@@ -343,17 +266,17 @@ def load_dataset(
     if ("latitude" in columns) != ("longitude" in columns):
         raise BadDataError(f"{path}: latitude and longitude come together; map both or neither")
     if "latitude" in columns:
-        out["latitude"] = _parse_number(raw[columns["latitude"]], columns["latitude"], rows, -90, 90)
-        out["longitude"] = _parse_number(raw[columns["longitude"]], columns["longitude"], rows, -180, 180)
+        out["latitude"] = parse_number(raw[columns["latitude"]], columns["latitude"], rows, -90, 90)
+        out["longitude"] = parse_number(raw[columns["longitude"]], columns["longitude"], rows, -180, 180)
     extra_columns = _extras(raw, extras, set(columns.values()))
     for name in extra_columns:
-        out[name] = _parse_number(raw[name], name, rows, -np.inf, np.inf)
+        out[name] = parse_number(raw[name], name, rows, -np.inf, np.inf)
 
     labels: pd.DataFrame | None = None
     if "is_fraud" in columns:
-        is_fraud = _parse_bool(raw[columns["is_fraud"]], columns["is_fraud"], rows)
+        is_fraud = parse_bool(raw[columns["is_fraud"]], columns["is_fraud"], rows)
         reported = (
-            _parse_time(raw[columns["reported_at"]], "auto", None, columns["reported_at"], rows)
+            parse_time(raw[columns["reported_at"]], "auto", None, columns["reported_at"], rows)
             if "reported_at" in columns
             else out["timestamp"] + pd.Timedelta(days=synthetic_delay)
         )
@@ -404,11 +327,11 @@ def _load_labels(path: Path, transactions: pd.DataFrame, delay_days: float) -> t
     if not known.all():
         log.warning("%d labels in %s name transactions that are not in the data; ignored", int((~known).sum()), path)
         raw = raw[known.to_numpy()].reset_index(drop=True)
-    rows = _Rows(len(raw), "raise")
+    rows = Rows(len(raw), "raise")
     labels = pd.DataFrame({"transaction_id": raw["transaction_id"]})
-    labels["is_fraud"] = _parse_bool(raw["is_fraud"], "is_fraud", rows) if "is_fraud" in raw else True
+    labels["is_fraud"] = parse_bool(raw["is_fraud"], "is_fraud", rows) if "is_fraud" in raw else True
     if "reported_at" in raw:
-        labels["reported_at"] = _parse_time(raw["reported_at"], "auto", None, "reported_at", rows)
+        labels["reported_at"] = parse_time(raw["reported_at"], "auto", None, "reported_at", rows)
     else:
         labels["reported_at"] = (times.loc[labels["transaction_id"]] + pd.Timedelta(days=delay_days)).to_numpy()
     if "scenario" in raw:
