@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 from typer.testing import CliRunner
 
 from fraudstream.cli import app
@@ -90,3 +91,12 @@ def test_serve_refuses_an_open_api_beyond_loopback(tmp_path: Path) -> None:
         app, ["serve", "--host", "0.0.0.0", "--insecure", "--model", str(tmp_path / "none")], env=env
     )
     assert insecure.exit_code == 2 and "without API keys" not in insecure.output
+
+
+def test_one_demo_at_a_time_holds_its_home(tmp_path: Path) -> None:
+    from fraudstream.demo import hold_home
+
+    with hold_home(tmp_path), pytest.raises(RuntimeError, match="another demo is running"):
+        hold_home(tmp_path)
+    with hold_home(tmp_path):  # released with its block
+        pass

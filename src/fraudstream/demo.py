@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from fraudstream.schema import Label, Transaction
 from fraudstream.server import Server
 from fraudstream.simulate import World, WorldConfig, iter_events
 from fraudstream.stream import LABELS, MemorySource
+from fraudstream.terminal import working
 
 __all__ = ["DemoWorld", "prepare", "run_live"]
 
@@ -66,7 +68,7 @@ def prepare(home: Path, customers: int, days: int, seed: int, console: Console) 
         customers=customers, merchants=max(20, customers // 10), seed=seed, start=today - timedelta(days=days)
     )
     world = World(config)
-    with console.status(f"simulating {days} days of {customers:,} customers"):
+    with working(console, f"simulating {days} days of {customers:,} customers"):
         transactions, labels = world.generate(days)
     signature = {"customers": customers, "merchants": config.merchants, "seed": seed, "days": days}
     model_dir = home / "models" / "demo"
@@ -79,9 +81,9 @@ def prepare(home: Path, customers: int, days: int, seed: int, console: Console) 
     except ModelLoadError:
         pass
     dataset = Dataset(transactions=transactions, labels=labels, inputs=ALL_INPUTS, source="simulated demo world")
-    with console.status("evaluating: train on the first weeks, 7-day gap, test on the last ones"):
+    with working(console, "evaluating: train on the first weeks, 7-day gap, test on the last ones"):
         evaluation = evaluate(dataset, SplitConfig(test_fraction=0.25, gap_days=7), TrainConfig(), k=20)
-    with console.status("training the model on the whole history"):
+    with working(console, "training the model on the whole history"):
         model = train_on(dataset, TrainConfig())
     model.info.update(demo_world=signature, evaluation=evaluation.metrics)
     model.save(model_dir)
@@ -139,6 +141,32 @@ def _summary(server: Server) -> Group:
     )
 
 
+class _HomeLock:
+    """One demo at a time in a home: the next one would delete the running one's database."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self._file = (home / "demo.lock").open("w")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise RuntimeError(
+                f"another demo is running with this home ({home}): stop it, or set FRAUDSTREAM_HOME to another folder"
+            ) from None
+
+    def __enter__(self) -> _HomeLock:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._file.close()  # closing the file releases the lock
+
+
+def hold_home(home: Path) -> _HomeLock:
+    """Hold the demo's home (see `_HomeLock`) until the returned object's block ends."""
+    return _HomeLock(home)
+
+
 def run_live(
     demo: DemoWorld,
     home: Path,
@@ -156,7 +184,7 @@ def run_live(
     settings = Settings(home=home, host=host, port=port, max_future_hours=DEMO_FUTURE_HOURS)
     runtime = build_runtime(settings, model=demo.model, state=MemoryState())
     known_now = demo.labels["reported_at"] < pd.Timestamp(demo.live_start)
-    with console.status("warming the feature state with the history"):
+    with working(console, "warming the feature state with the history"):
         runtime.service.warm(demo.transactions, demo.labels[known_now])
     late = [Label.model_validate(r) for r in demo.labels[~known_now].drop(columns="scenario").to_dict("records")]
     # The transactions those late chargebacks are about, so that they can be stored.

@@ -27,8 +27,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Lines are not wrapped at the console's width: in a log or a pipe a path or a message stays whole.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -17,7 +17,9 @@ from fraudstream.simulate import World, WorldConfig, iter_events
 
 @app.command()
 def topics(
-    brokers: Annotated[str, typer.Option("--brokers", help="Kafka bootstrap servers.")],
+    brokers: Annotated[
+        str, typer.Option("--brokers", envvar="FRAUDSTREAM_KAFKA_BROKERS", help="Kafka bootstrap servers.")
+    ],
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the transactions and decisions topics.")] = 12,
     replication: Annotated[int, typer.Option(min=1, help="Replication factor.")] = 1,
 ) -> None:
@@ -32,7 +34,9 @@ def topics(
 
 @app.command()
 def produce(
-    brokers: Annotated[str, typer.Option("--brokers", help="Kafka bootstrap servers.")],
+    brokers: Annotated[
+        str, typer.Option("--brokers", envvar="FRAUDSTREAM_KAFKA_BROKERS", help="Kafka bootstrap servers.")
+    ],
     from_file: Annotated[
         Path | None, typer.Option("--from", help="A history in fraudstream's columns (e.g. from `simulate`).")
     ] = None,

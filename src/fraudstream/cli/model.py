@@ -14,6 +14,7 @@ from rich.table import Table
 from fraudstream.cli.app import app, check_output, console, err, progress_bar, user_errors
 from fraudstream.io import FrameWriter
 from fraudstream.io.dataset import PRESETS, Dataset, load_dataset, parse_mapping
+from fraudstream.terminal import working
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Transaction history (.csv, .csv.gz or .parquet).")]
 LabelsOpt = Annotated[
@@ -62,7 +63,7 @@ def _load(
     delay: float | None,
     on_error: str,
 ) -> Dataset:
-    with err.status(f"reading {data}"):
+    with working(err, f"reading {data}"):
         dataset = load_dataset(
             data,
             labels_path=labels,
@@ -150,7 +151,7 @@ def train(
     )
     with user_errors():
         dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
-        with err.status("computing features and training"):
+        with working(err, "computing features and training"):
             model = train_on(dataset, config)
         model.save(out)
     validation = model.info["metrics"]["validation"]
@@ -322,7 +323,7 @@ def evaluate(
     )
     with user_errors():
         dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
-        with err.status("computing features, training and testing"):
+        with working(err, "computing features, training and testing"):
             result = run_evaluation(dataset, split_config, config, k=k)
     if as_json:
         typer.echo(json.dumps(_json_safe(result.metrics)))

@@ -16,6 +16,7 @@ from fraudstream.cli.model import metrics_table
 from fraudstream.config import Settings
 from fraudstream.io.dataset import load_dataset
 from fraudstream.ports import check_port
+from fraudstream.terminal import working
 
 
 @app.command()
@@ -31,12 +32,14 @@ def demo(
     ] = None,
 ) -> None:
     """Run fraudstream end to end on a simulated world, with nothing else installed."""
-    from fraudstream.demo import prepare, run_live
+    from fraudstream.demo import hold_home, prepare, run_live
 
     settings = Settings()
     home = settings.home / "demo"
     console.rule("[bold]fraudstream demo")
     with user_errors():
+        port = check_port(host, port)  # before the minutes of simulating and training
+        lock = hold_home(home)
         demo_world = prepare(home, customers, days, seed, err)
     console.print(
         f"History: {len(demo_world.transactions):,} transactions of {customers:,} customers over {days} days "
@@ -46,9 +49,9 @@ def demo(
     reused = " (model reused from an earlier run)" if demo_world.reused_model else ""
     console.print(metrics_table(demo_world.metrics), f"Model [bold]{demo_world.model.version}[/]{reused}")
     console.rule(f"[bold]live: the next days of the world at {rate:g} events/s")
-    with user_errors():
+    with user_errors(), lock:
         run_live(demo_world, home, host=host, port=port, rate=rate, console=console, duration=duration)
-    console.print("stopped cleanly")
+    console.print("\nstopped cleanly")
 
 
 DEFAULT_METRICS_PORT = 9100
@@ -131,27 +134,33 @@ def serve(
             "(or give --insecure)",
             param_hint="--host",
         )
+    if metrics_port is None and not api:
+        metrics_port = DEFAULT_METRICS_PORT
     with user_errors():
+        # The ports first: building the runtime and warming it may take a while.
+        port = check_port(settings.host, settings.port) if api else settings.port
+        metrics = check_port(settings.host, metrics_port, "--metrics-port") if metrics_port is not None else None
         runtime = build_runtime(settings, workers=workers)
         if warm is not None:
             dataset = load_dataset(warm, labels_path=warm_labels)
             runtime.service.model.check_inputs(dataset.inputs, dataset.extras)
-            with err.status(f"warming feature state with {len(dataset.transactions):,} transactions"):
+            with working(err, f"warming feature state with {len(dataset.transactions):,} transactions"):
                 runtime.service.warm(dataset.transactions, dataset.labels)
     signal.signal(signal.SIGTERM, interrupt)  # docker stop, kubernetes: finish the batch, commit, exit
-    if metrics_port is None and not api:
-        metrics_port = DEFAULT_METRICS_PORT
     with user_errors():
-        if metrics_port is not None:
+        if metrics is not None:
             from prometheus_client import start_http_server
 
-            port_free = check_port(settings.host, metrics_port, "--metrics-port")
-            start_http_server(port_free, addr=settings.host, registry=runtime.service.metrics.registry)
-        server = Server(runtime, settings.host, settings.port, http=api)
+            start_http_server(metrics, addr=settings.host, registry=runtime.service.metrics.registry)
+        server = Server(runtime, settings.host, port, http=api)
     server.start()
     where = f"on {server.url}" if api else f"{workers} worker(s) on {settings.source}"
     console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.version}[/] {where}")
     console.print(f"decisions stored in {_shown(settings.database)}")
+    if metrics is not None:
+        console.print(f"Prometheus metrics on http://{settings.host}:{metrics}/metrics")
+    if not api and settings.source == "memory":
+        console.print("the in-process source is fed only from this process: use --source kafka to take traffic")
     if not server.serve_until_interrupted():
         raise typer.Exit(1)
     console.print("stopped cleanly")

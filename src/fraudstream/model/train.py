@@ -225,8 +225,6 @@ def fit(
             f"the {thresholds.method} thresholds collapsed: decline falls back to the median validation score "
             f"above review ({thresholds.review:.3f} -> {thresholds.decline:.3f})"
         )
-    for warning in warnings:
-        log.warning(warning)
 
     def when(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).isoformat()

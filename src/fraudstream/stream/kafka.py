@@ -69,6 +69,10 @@ class DeliveryError(RuntimeError):
     pass
 
 
+class BrokerUnreachableError(RuntimeError):
+    pass
+
+
 # The group moved on without this member (it was too slow or cut off): its partitions are
 # someone else's now, who gets the uncommitted messages again; writes are idempotent.
 _GROUP_MOVED_ON = {
@@ -348,6 +352,8 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 12, replication: in
         try:
             future.result(30)
             result[topic] = f"created with {wanted[topic]} partitions"
+        except TimeoutError:
+            raise BrokerUnreachableError(f"no answer from Kafka at {settings.brokers}") from None
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
