@@ -8,9 +8,7 @@ Writes are waited for late: batch N's decisions and its feature-state fold are s
 N+1 is decided while the broker acknowledges them and Redis folds, and N's checkpoint
 is settled then (its writes waited for, its offsets committed): while the database
 inserts N+1 when the worker is behind its backlog, after N+1 is published when it keeps
-up. Behind, the worker also takes the next batch while the database inserts one, and
-scores it as if that one were folded; its scoring stands only if nothing else was
-folded in between (a label, another worker thread's batch, an API call).
+up. Behind, the worker also takes the next batch early and scores it (`lookahead.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +17,10 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
-from fraudstream.decide.batch import Batch, DecideResult, ScoredAhead
+from fraudstream.decide.batch import DecideResult, ScoredAhead
 from fraudstream.decide.service import DecisionService
 from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
@@ -40,6 +37,7 @@ from fraudstream.stream.base import (
 )
 from fraudstream.stream.checkpoint import Backoff, Checkpoint, retry
 from fraudstream.stream.labels import store_labels
+from fraudstream.stream.lookahead import NextBatch, take_next
 from fraudstream.stream.messages import Reader, refused
 
 __all__ = ["StreamWorker"]
@@ -48,17 +46,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Part = list[tuple[Transaction, Message]]
-
-
-@dataclass
-class _NextBatch:
-    """Messages taken while the batch before was being stored. If they are all
-    transactions, they are read and scored then; otherwise they wait for their own step."""
-
-    messages: list[Message]
-    valid: Part | None = None
-    letters: list[DeadLetter] = field(default_factory=list)
-    scored: ScoredAhead | None = None
 
 
 class StreamWorker:
@@ -86,7 +73,7 @@ class StreamWorker:
         self.processed = 0  # messages settled and committed
         self.alive = False
         self._checkpoint: Checkpoint | None = None  # the batch decided last, not committed yet
-        self._next: _NextBatch | None = None
+        self._next: NextBatch | None = None
         if isinstance(source, RebalancingSource):
             source.before_revoke = self._before_revoke
 
@@ -212,27 +199,11 @@ class StreamWorker:
             if behind:
                 # Behind its backlog: the next batch scored and the one before settled while
                 # the database inserts this one. Keeping up, this one is published first.
-                self._take_next(batch)
+                if self._next is None and not self.stop.is_set():
+                    self._next = take_next(self.source, self.reader, self.service, self.batch_size, batch)
                 self.settle()
             state = batch.fold(stored)
         return batch.publish(), state
-
-    def _take_next(self, storing: Batch) -> None:
-        """Take what has arrived and, if it is all transactions, read it and score it."""
-        if self._next is not None or self.stop.is_set():
-            return
-        messages = self.source.poll(self.batch_size, 0)
-        if not messages:
-            return
-        self._next = taken = _NextBatch(messages)
-        if any(m.topic != TRANSACTIONS for m in messages):
-            return
-        taken.valid = self.reader.transactions(messages, taken.letters)
-        if taken.valid:
-            try:
-                taken.scored = self.service.score_ahead([tx for tx, _ in taken.valid], after=storing)
-            except Exception:  # scored in its own step instead, with its retries
-                log.debug("scoring ahead failed", exc_info=True)
 
     def _isolate(self, valid: Part, letters: list[DeadLetter]) -> list[tuple[Part, tuple[DecideResult, Pending[None]]]]:
         """Decide a batch the database refused for its data in halves, in order, down to the
