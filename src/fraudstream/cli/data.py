@@ -44,7 +44,12 @@ def simulate(
     merchants: Annotated[int, typer.Option(min=1, help="Number of merchants.")] = 500,
     days: Annotated[int, typer.Option(min=1, max=3650, help="Days of history.")] = 30,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same world.")] = 0,
-    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")] = datetime(2026, 1, 1),
+    start: Annotated[
+        datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", show_default=False, help="First day (UTC; default: 2026-01-01)."
+        ),
+    ] = datetime(2026, 1, 1),
     fraud_rate: Annotated[
         float | None,
         typer.Option(min=0.0001, max=0.4, help="Share of fraudulent transactions (default: 0.007; ulb: 0.00172)."),
@@ -81,14 +86,15 @@ def simulate(
 @app.command()
 def schema(
     names: Annotated[
-        list[str] | None, typer.Argument(help="transaction, label and/or decision (default: all).")
+        list[str] | None,
+        typer.Argument(metavar="NAME", help="transaction, label and/or decision (default: all)."),
     ] = None,
 ) -> None:
     """Print the JSON Schema of the wire formats."""
     try:
         schemas = json_schemas(names)
     except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0]), param_hint="NAMES") from None
+        raise typer.BadParameter(str(exc.args[0]), param_hint="NAME") from None
     typer.echo(json.dumps(schemas if len(schemas) > 1 else next(iter(schemas.values())), indent=2))
 
 

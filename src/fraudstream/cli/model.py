@@ -23,12 +23,18 @@ LabelsOpt = Annotated[
 ]
 MapOpt = Annotated[
     list[str] | None,
-    typer.Option("--map", help="canonical=COLUMN, repeatable (e.g. --map amount=Amount --map is_fraud=Class)."),
+    typer.Option(
+        "--map",
+        metavar="FIELD=COLUMN",
+        help="A field from a column of another name, repeatable (e.g. --map amount=Amount --map is_fraud=Class).",
+    ),
 ]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help=f"A known file shape: {', '.join(PRESETS)}.")]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", metavar="|".join(PRESETS), help="A known file shape (its columns mapped).")
+]
 ExtraOpt = Annotated[
     list[str] | None,
-    typer.Option("--extra", help="Numeric columns to pass through as features (glob, repeatable)."),
+    typer.Option("--extra", metavar="GLOB", help="Numeric columns to pass through as features (repeatable)."),
 ]
 TimeUnitOpt = Annotated[
     Literal["auto", "iso", "epoch-s", "epoch-ms", "offset-s"],
