@@ -30,6 +30,7 @@ from pydantic import (
 
 __all__ = [
     "EARLIEST",
+    "ECHOED",
     "SCHEMA_VERSION",
     "Channel",
     "Decision",
@@ -43,6 +44,7 @@ __all__ = [
     "Transaction",
     "json_schemas",
     "received_now",
+    "shortened",
 ]
 
 #: Bumped whenever a wire format changes incompatibly; model artifacts record it.
@@ -119,6 +121,15 @@ def _utc(value: datetime, info: ValidationInfo) -> datetime:
 # private-use and line/paragraph separators. They break logs, CSV and HTML, and make
 # "C42" and "C42\u200b" two customers, which dodges the customer's velocity features.
 _HIDDEN: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: The most of a value a client sent that an error repeats: card and personal data must not be reflected.
+ECHOED: Final = 40
+
+
+def shortened(value: str) -> str:
+    """`value` as an error may repeat it: cut short."""
+    return value if len(value) <= ECHOED else f"{value[:ECHOED]}..."
+
+
 _ASCII_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -11,10 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from fraudstream.schema import ECHOED, shortened
+
 __all__ = ["body_error", "brief", "document_bodies", "one_of", "one_or_many", "query_error", "validation_error"]
 
-#: The most of a value a message repeats; card and personal data must not be reflected.
-ECHOED: Final = 40
 #: The most of a validator's message an error returns.
 LONGEST_MESSAGE: Final = 200
 #: The most errors a 422 lists.
@@ -68,7 +68,7 @@ def query_error(name: str, message: str, kind: str) -> RequestValidationError:
 
 def brief(value: str) -> str:
     """A value a message may repeat: quoted, and cut short."""
-    return repr(value if len(value) <= ECHOED else f"{value[:ECHOED]}...")
+    return repr(shortened(value))
 
 
 def _place(part: object) -> int | str:
@@ -76,8 +76,7 @@ def _place(part: object) -> int | str:
     unknown key, an `extra` name): printable characters only, cut short."""
     if isinstance(part, int):
         return part
-    text = "".join(c if c.isprintable() else "?" for c in str(part)[: ECHOED + 1])
-    return text if len(text) <= ECHOED else f"{text[:ECHOED]}..."
+    return shortened("".join(c if c.isprintable() else "?" for c in str(part)[: ECHOED + 1]))
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudstream.pending import Done, Pending
-from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timings, Transaction
+from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timings, Transaction, shortened
 from fraudstream.store import pgarrays
 from fraudstream.store.models import DECISIONS, DecisionRow, LabelRow, ReviewRow, TransactionRow
 from fraudstream.store.writers import writer_for
@@ -42,13 +42,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: The most of an id an error message repeats.
-ECHOED_ID = 40
 
 
 def _listed(ids: Sequence[str]) -> str:
     """A few ids, each cut short: errors name what went wrong, never echo what a client sent at length."""
-    shown = [i if len(i) <= ECHOED_ID else f"{i[:ECHOED_ID]}..." for i in ids[:5]]
+    shown = [shortened(i) for i in ids[:5]]
     return ", ".join(shown) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
 
 

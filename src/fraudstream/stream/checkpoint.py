@@ -23,7 +23,7 @@ from fraudstream.schema import Decision, Transaction
 from fraudstream.store import refused_for_data
 from fraudstream.stream.base import DecisionSink, Message, Source
 
-__all__ = ["Backoff", "Checkpoint", "retry"]
+__all__ = ["Backoff", "Checkpoint", "Pairs", "retry"]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 from fraudstream.decide.batch import DecideResult, ScoredAhead
 from fraudstream.decide.service import DecisionService
 from fraudstream.pending import Pending
-from fraudstream.schema import Decision, Transaction
+from fraudstream.schema import Transaction
 from fraudstream.store import refused_for_data
 from fraudstream.stream.base import (
     LABELS,
@@ -35,7 +35,7 @@ from fraudstream.stream.base import (
     RebalancingSource,
     Source,
 )
-from fraudstream.stream.checkpoint import Backoff, Checkpoint, retry
+from fraudstream.stream.checkpoint import Backoff, Checkpoint, Pairs, retry
 from fraudstream.stream.labels import store_labels
 from fraudstream.stream.lookahead import NextBatch, take_next
 from fraudstream.stream.messages import Reader, refused
@@ -174,7 +174,7 @@ class StreamWorker:
             if not refused_for_data(exc):
                 raise
             parts = self._isolate(valid, letters)
-        pairs: list[tuple[Transaction, Decision]] = []
+        pairs: Pairs = []
         for part, (result, state) in parts:
             checkpoint.states.append(state)
             # An id decided with another payload is refused, never published as this one's.
