@@ -19,7 +19,7 @@ import enum
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from fraudstream.decide.scorer import Prepared, Scorer
 from fraudstream.features.state.base import Fold
@@ -27,6 +27,8 @@ from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.pending import Pending
 from fraudstream.schema import Decision, Transaction
 from fraudstream.store import Store
+
+T = TypeVar("T")
 
 __all__ = ["Batch", "DecideResult", "FoldLog", "OutOfOrderError", "ScoredAhead", "Step", "distinct", "same_payload"]
 
@@ -51,6 +53,12 @@ class DecideResult:
     #: Positions of transactions whose id was decided (or comes earlier in the batch) with
     #: another payload: their entry in `decisions` is that other payload's decision.
     conflicts: list[int] = field(default_factory=list)
+
+    def split(self, items: Sequence[T]) -> tuple[list[tuple[T, Decision]], list[T]]:
+        """The input's items paired with their decisions, and the items in conflict apart."""
+        conflicts = set(self.conflicts)
+        paired = enumerate(zip(items, self.decisions, strict=True))
+        return [pair for i, pair in paired if i not in conflicts], [items[i] for i in self.conflicts]
 
 
 @dataclass

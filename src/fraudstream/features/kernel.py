@@ -17,6 +17,17 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from fraudstream.features.buckets import (
+    amount_fold,
+    amount_read,
+    claim,
+    haversine,
+    label_fold,
+    ring_sum,
+    table_count,
+    table_last,
+    table_touch,
+)
 from fraudstream.features.layout import (
     AMOUNT_STATS,
     C_DEVICES,
@@ -88,7 +99,6 @@ from fraudstream.features.raw import (
 
 __all__ = ["run_kernel"]
 
-EARTH_RADIUS_KM = 6371.0088
 NEW_ITEM_HORIZON = 30 * DAY
 AMOUNT_STRIDE = 1 + AMOUNT_STATS
 #: The latest known fraud is reported only within the daily risk ring's span.
@@ -98,150 +108,16 @@ MATURED_DAYS = tuple(days for _, days in MATURED_WINDOWS)
 FloatMatrix = npt.NDArray[np.float64]
 
 
-@njit(cache=True)
-def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1 = math.radians(lat1)
-    p2 = math.radians(lat2)
-    dphi = p2 - p1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2.0) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlmb / 2.0) ** 2
-    a = min(1.0, max(0.0, a))
-    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
-
-
-# -- rings --------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _claim(state, row, base, slots, stride, width, t):
-    """Slot of bucket t // width, cleared if it held an older bucket; -1 if it holds a newer one."""
-    b = t // width
-    s = base + (b % slots) * stride
-    tag = state[row, s]
-    if tag != b:
-        if not math.isnan(tag) and tag > b:
-            return -1
-        state[row, s] = b
-        for q in range(1, stride):
-            state[row, s + q] = 0.0
-    return s
-
-
-@njit(cache=True)
-def _amount_fold(state, row, base, slots, stride, width, t, amount):
-    s = _claim(state, row, base, slots, stride, width, t)
-    if s < 0:
-        return s
-    count = state[row, s + 1]
-    state[row, s + 1] = count + 1.0
-    state[row, s + 2] += amount
-    state[row, s + 3] += amount * amount
-    if count == 0.0 or amount > state[row, s + 4]:
-        state[row, s + 4] = amount
-    return s
-
-
-@njit(cache=True)
-def _amount_read(state, row, base, slots, stride, width, t, k, out, i, o):
-    b = t // width
-    count = 0.0
-    total = 0.0
-    squares = 0.0
-    biggest = -np.inf
-    for j in range(k):
-        tag = b - j
-        s = base + (tag % slots) * stride
-        if state[row, s] == tag and state[row, s + 1] > 0.0:
-            count += state[row, s + 1]
-            total += state[row, s + 2]
-            squares += state[row, s + 3]
-            biggest = max(biggest, state[row, s + 4])
-    out[i, o] = count
-    out[i, o + 1] = total
-    out[i, o + 2] = squares
-    if count > 0.0:
-        out[i, o + 3] = biggest
-
-
-@njit(cache=True)
-def _ring_sum(state, row, base, slots, stride, width, t, k, q):
-    """Sum of stat q over the k buckets ending at t's bucket."""
-    b = t // width
-    total = 0.0
-    for j in range(k):
-        tag = b - j
-        s = base + (tag % slots) * stride
-        if state[row, s] == tag:
-            total += state[row, s + q]
-    return total
-
-
-@njit(cache=True)
-def _label_fold(state, row, base, slots, stride, width, tx_ts, q):
-    """Count a confirmed fraud in the bucket of the transaction it labels, if still held."""
-    b = tx_ts // width
-    s = base + (b % slots) * stride
-    if state[row, s] == b:
-        state[row, s + q] += 1.0
-
-
-# -- tables of recently seen items --------------------------------------------------
-
-
-@njit(cache=True)
-def _table_count(state, row, base, slots, since):
-    n = 0
-    for j in range(slots):
-        if state[row, base + 2 * j + 1] >= since:
-            n += 1
-    return float(n)
-
-
-@njit(cache=True)
-def _table_last(state, row, base, slots, key):
-    for j in range(slots):
-        if state[row, base + 2 * j] == key:
-            return state[row, base + 2 * j + 1]
-    return np.nan
-
-
-@njit(cache=True)
-def _table_touch(state, row, base, slots, key, t):
-    """Record `key` seen at t, keeping the `slots` most recently seen keys."""
-    empty = -1
-    oldest = -1
-    oldest_last = np.inf
-    for j in range(slots):
-        cell = base + 2 * j
-        k = state[row, cell]
-        if k == key:
-            if t > state[row, cell + 1]:
-                state[row, cell + 1] = t
-            return
-        if math.isnan(k):  # free cell
-            if empty < 0:
-                empty = j
-        elif state[row, cell + 1] < oldest_last:
-            oldest_last = state[row, cell + 1]
-            oldest = j
-    if empty < 0:
-        if t < oldest_last:
-            return  # older than every item kept: not among the most recent
-        empty = oldest
-    state[row, base + 2 * empty] = key
-    state[row, base + 2 * empty + 1] = t
-
-
 # -- per-entity reads and folds -----------------------------------------------------
 
 
 @njit(cache=True)
 def _customer_read(c, row, t, lat, lon, merchant_key, device_key, out, i):
     o = R_C_WINDOWS
-    _amount_read(c, row, C_R5M, C_R5M_SLOTS, AMOUNT_STRIDE, C_R5M_WIDTH, t, C_R5M_SLOTS, out, i, o)
-    _amount_read(c, row, C_R1H, C_R1H_SLOTS, AMOUNT_STRIDE, C_R1H_WIDTH, t, C_R1H_SLOTS, out, i, o + 4)
-    _amount_read(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, 7, out, i, o + 8)
-    _amount_read(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, out, i, o + 12)
+    amount_read(c, row, C_R5M, C_R5M_SLOTS, AMOUNT_STRIDE, C_R5M_WIDTH, t, C_R5M_SLOTS, out, i, o)
+    amount_read(c, row, C_R1H, C_R1H_SLOTS, AMOUNT_STRIDE, C_R1H_WIDTH, t, C_R1H_SLOTS, out, i, o + 4)
+    amount_read(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, 7, out, i, o + 8)
+    amount_read(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, out, i, o + 12)
 
     last = c[row, C_LAST_TS]
     out[i, R_C_HAS_HISTORY] = 0.0 if math.isnan(last) else 1.0
@@ -249,29 +125,29 @@ def _customer_read(c, row, t, lat, lon, merchant_key, device_key, out, i):
         out[i, R_C_PREV_SECONDS] = (t - last) / 1000.0
     loc_ts = c[row, C_LAST_LOC_TS]
     if not math.isnan(lat) and loc_ts <= t:
-        out[i, R_C_PREV_KM] = _haversine(c[row, C_LAST_LAT], c[row, C_LAST_LON], lat, lon)
+        out[i, R_C_PREV_KM] = haversine(c[row, C_LAST_LAT], c[row, C_LAST_LON], lat, lon)
         out[i, R_C_PREV_LOC_SECONDS] = (t - loc_ts) / 1000.0
 
     for q, target in ((D_LOC_COUNT, 0), (D_X, 1), (D_Y, 2), (D_Z, 3)):
-        out[i, R_C_LOC_COUNT + target] = _ring_sum(
+        out[i, R_C_LOC_COUNT + target] = ring_sum(
             c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, C_R1D_SLOTS, q
         )
 
-    out[i, R_C_DISTINCT_MERCHANTS] = _table_count(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, t - DAY)
+    out[i, R_C_DISTINCT_MERCHANTS] = table_count(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, t - DAY)
     if not math.isnan(merchant_key):
-        seen = _table_last(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, merchant_key)
+        seen = table_last(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, merchant_key)
         out[i, R_C_NEW_MERCHANT] = 0.0 if seen >= t - NEW_ITEM_HORIZON else 1.0
-    out[i, R_C_DISTINCT_DEVICES] = _table_count(c, row, C_DEVICES, C_DEVICES_SLOTS, t - 7 * DAY)
+    out[i, R_C_DISTINCT_DEVICES] = table_count(c, row, C_DEVICES, C_DEVICES_SLOTS, t - 7 * DAY)
     if not math.isnan(device_key):
-        seen = _table_last(c, row, C_DEVICES, C_DEVICES_SLOTS, device_key)
+        seen = table_last(c, row, C_DEVICES, C_DEVICES_SLOTS, device_key)
         out[i, R_C_NEW_DEVICE] = 0.0 if seen >= t - NEW_ITEM_HORIZON else 1.0
 
 
 @njit(cache=True)
 def _customer_fold(c, row, t, amount, lat, lon, merchant_key, device_key):
-    _amount_fold(c, row, C_R5M, C_R5M_SLOTS, AMOUNT_STRIDE, C_R5M_WIDTH, t, amount)
-    _amount_fold(c, row, C_R1H, C_R1H_SLOTS, AMOUNT_STRIDE, C_R1H_WIDTH, t, amount)
-    s = _amount_fold(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, amount)
+    amount_fold(c, row, C_R5M, C_R5M_SLOTS, AMOUNT_STRIDE, C_R5M_WIDTH, t, amount)
+    amount_fold(c, row, C_R1H, C_R1H_SLOTS, AMOUNT_STRIDE, C_R1H_WIDTH, t, amount)
+    s = amount_fold(c, row, C_R1D, C_R1D_SLOTS, C_R1D_STRIDE, C_R1D_WIDTH, t, amount)
     located = not math.isnan(lat)
     if s >= 0 and located:
         phi = math.radians(lat)
@@ -287,18 +163,18 @@ def _customer_fold(c, row, t, amount, lat, lon, merchant_key, device_key):
         c[row, C_LAST_LAT] = lat
         c[row, C_LAST_LON] = lon
     if not math.isnan(merchant_key):
-        _table_touch(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, merchant_key, t)
+        table_touch(c, row, C_MERCHANTS, C_MERCHANTS_SLOTS, merchant_key, t)
     if not math.isnan(device_key):
-        _table_touch(c, row, C_DEVICES, C_DEVICES_SLOTS, device_key, t)
+        table_touch(c, row, C_DEVICES, C_DEVICES_SLOTS, device_key, t)
 
 
 @njit(cache=True)
 def _shop_read(s, row, t, out, i, o):
-    out[i, o] = _ring_sum(s, row, S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, C_R1H_WIDTH, t, S_R1H_SLOTS, 1)
-    out[i, o + 1] = _ring_sum(s, row, S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, C_R1H_WIDTH, t, S_R1H_SLOTS, 2)
+    out[i, o] = ring_sum(s, row, S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, C_R1H_WIDTH, t, S_R1H_SLOTS, 1)
+    out[i, o + 1] = ring_sum(s, row, S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, C_R1H_WIDTH, t, S_R1H_SLOTS, 2)
     for j, k in ((0, 7), (1, S_R1D_SLOTS)):
-        out[i, o + 2 + 2 * j] = _ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 1)
-        out[i, o + 3 + 2 * j] = _ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 2)
+        out[i, o + 2 + 2 * j] = ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 1)
+        out[i, o + 3 + 2 * j] = ring_sum(s, row, S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY, t, k, 2)
 
 
 @njit(cache=True)
@@ -307,7 +183,7 @@ def _shop_fold(s, row, t, amount):
         (S_R1H, S_R1H_SLOTS, S_R1H_STRIDE, C_R1H_WIDTH),
         (S_R1D, S_R1D_SLOTS, S_R1D_STRIDE, DAY),
     ):
-        slot = _claim(s, row, base, slots, stride, width, t)
+        slot = claim(s, row, base, slots, stride, width, t)
         if slot >= 0:
             s[row, slot + 1] += 1.0
             s[row, slot + 2] += amount
@@ -347,7 +223,7 @@ def _risk_read(state, row, base, t, delay, out, i, o):
             known += state[row, s + K_FRAUDS]
             reports += state[row, s + K_REPORTS]
     out[i, o] = known
-    out[i, o + 1] = _ring_sum(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, t, K_HOUR_SLOTS, 1)
+    out[i, o + 1] = ring_sum(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, t, K_HOUR_SLOTS, 1)
     out[i, o + 2] = reports
     last = state[row, base + K_LAST_FRAUD]
     if last <= t and t - last <= RISK_HORIZON:
@@ -356,7 +232,7 @@ def _risk_read(state, row, base, t, delay, out, i, o):
 
 @njit(cache=True)
 def _risk_fold_payment(state, row, base, t):
-    s = _claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, t)
+    s = claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, t)
     if s >= 0:
         state[row, s + K_PAYMENTS] += 1.0
 
@@ -365,11 +241,11 @@ def _risk_fold_payment(state, row, base, t):
 def _risk_fold_fraud(state, row, base, reported, paid):
     """A fraud reported at `reported` on a payment made at `paid`: counted among that
     day's payments (if the ring still holds it), as a report, and as the latest fraud."""
-    _label_fold(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, paid, K_FRAUDS)
-    s = _claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, reported)
+    label_fold(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, paid, K_FRAUDS)
+    s = claim(state, row, base + K_DAY, K_DAY_SLOTS, K_DAY_STRIDE, DAY, reported)
     if s >= 0:
         state[row, s + K_REPORTS] += 1.0
-    s = _claim(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, reported)
+    s = claim(state, row, base + K_HOUR, K_HOUR_SLOTS, K_HOUR_STRIDE, HOUR, reported)
     if s >= 0:
         state[row, s + 1] += 1.0
     if not (state[row, base + K_LAST_FRAUD] >= paid):  # none yet (NaN), or older
@@ -406,8 +282,8 @@ def _kernel(
             _shop_read(t_state, t_row[i], t, out, i, R_T)
             _risk_read(t_state, t_row[i], S_RISK, t, delay, out, i, R_T_RISK)
         if v_row[i] >= 0:
-            out[i, R_V] = _table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - DAY)
-            out[i, R_V + 1] = _table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - 7 * DAY)
+            out[i, R_V] = table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - DAY)
+            out[i, R_V + 1] = table_count(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, t - 7 * DAY)
             _risk_read(v_state, v_row[i], V_RISK, t, delay, out, i, R_V_RISK)
         if not fold[i]:
             continue
@@ -422,7 +298,7 @@ def _kernel(
             _risk_fold_payment(t_state, t_row[i], S_RISK, t)
         if v_row[i] >= 0:
             if not math.isnan(customer_key[i]):
-                _table_touch(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, customer_key[i], t)
+                table_touch(v_state, v_row[i], V_CUSTOMERS, V_CUSTOMERS_SLOTS, customer_key[i], t)
             _risk_fold_payment(v_state, v_row[i], V_RISK, t)
 
 

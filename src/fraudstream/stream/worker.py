@@ -177,14 +177,12 @@ class StreamWorker:
         pairs: Pairs = []
         for part, (result, state) in parts:
             checkpoint.states.append(state)
+            decided, conflicting = result.split(part)
+            pairs += [(tx, d) for (tx, _), d in decided]
             # An id decided with another payload is refused, never published as this one's.
             letters += [
-                DeadLetter(part[i][1], "conflicting_duplicate", "this transaction id was decided with another payload")
-                for i in result.conflicts
-            ]
-            conflicts = set(result.conflicts)
-            pairs += [
-                (tx, d) for i, ((tx, _), d) in enumerate(zip(part, result.decisions, strict=True)) if i not in conflicts
+                DeadLetter(m, "conflicting_duplicate", "this transaction id was decided with another payload")
+                for _, m in conflicting
             ]
         for sink in self.sinks:
             if pairs:
