@@ -39,6 +39,7 @@ __all__ = [
     "Name",
     "Outcome",
     "Reason",
+    "RuleHit",
     "Text",
     "Timings",
     "Transaction",
@@ -255,6 +256,15 @@ class Reason:
     text: str
 
 
+@dataclass(slots=True)
+class RuleHit:
+    """A rule (or list) that fired on a decision: live ones shaped the outcome, shadow ones did not."""
+
+    id: str
+    action: str  # allow | review | block | score_add
+    mode: str  # live | shadow
+
+
 class Timings(_Wire):
     features_ms: float = Field(ge=0.0)
     model_ms: float = Field(ge=0.0)
@@ -267,7 +277,8 @@ class Decision(_Wire):
     score: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
     outcome: Outcome
     reasons: list[Reason] = Field(default_factory=list)
-    rules: list[str] = Field(default_factory=list, description="Rules and lists that fired.")
+    rules: list[RuleHit] = Field(default_factory=list, description="Rules and lists that fired.")
+    ruleset_version: int | None = Field(default=None, description="The ruleset in force, if any.")
     model_version: str
     decided_at: UtcDatetime
     timings: Timings

@@ -23,6 +23,7 @@ from fraudstream.features.state.base import FeatureState, Fold, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.pending import Pending
+from fraudstream.rules.policy import Verdicts
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
 __all__ = ["Prepared", "ScoredBatch", "Scorer", "judge"]
@@ -44,8 +45,19 @@ class ScoredBatch:
     timings: Timings
     decided_at: datetime
 
-    def decisions(self, model_version: str) -> list[Decision]:
-        shared = {"model_version": model_version, "decided_at": self.decided_at, "timings": self.timings}
+    def decisions(
+        self, model_version: str, verdicts: Verdicts | None = None, ruleset: int | None = None
+    ) -> list[Decision]:
+        """The batch's decisions: the model's outcomes, or the policy's `verdicts` where it has rules."""
+        shared = {
+            "model_version": model_version,
+            "decided_at": self.decided_at,
+            "timings": self.timings,
+            "ruleset_version": ruleset,
+        }
+        outcomes = self.outcomes if verdicts is None else verdicts.outcomes
+        # A list of its own per decision, not one shared by every decision.
+        hits = [[] for _ in self.transactions] if verdicts is None else verdicts.hits
         return [
             _decision(
                 {
@@ -54,13 +66,13 @@ class ScoredBatch:
                     "score": score,
                     "outcome": outcome,
                     "reasons": reasons,
-                    "rules": [],  # a list of its own, not one shared by every decision
+                    "rules": rules,
                     **shared,
                 }
             )
             # Plain floats and the Outcome members themselves: per-element numpy access costs more.
-            for tx, score, outcome, reasons in zip(
-                self.transactions, self.scores.tolist(), self.outcomes.tolist(), self.reasons, strict=True
+            for tx, score, outcome, reasons, rules in zip(
+                self.transactions, self.scores.tolist(), outcomes.tolist(), self.reasons, hits, strict=True
             )
         ]
 

@@ -19,6 +19,7 @@ from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderErr
 from fraudstream.decide.scorer import Scorer
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
 from fraudstream.pending import Pending
+from fraudstream.rules.in_force import PolicyInForce
 from fraudstream.schema import Label, Transaction
 from fraudstream.store import Store
 
@@ -49,6 +50,7 @@ class DecisionService:
         self.stats = stats or LiveStats()
         self.folds = FoldLog()
         self.metrics.set_model(scorer.version)
+        self.rules = PolicyInForce(store.policies, scorer.model.features.names)
         # Re-entrant: a stream worker waits for its previous batch (which takes the lock)
         # while the batch it is deciding holds it.
         self._lock = threading.RLock()
@@ -83,6 +85,7 @@ class DecisionService:
         batch, or an earlier try), else the batch is scored again.
         """
         with self._lock:
+            self.rules.refresh()  # a new ruleset or list change takes effect at a batch boundary
             unique = distinct(transactions)
             prepared = None
             if ahead is not None:
@@ -92,7 +95,8 @@ class DecisionService:
                 self.metrics.scored_ahead.labels(result="used" if stands else "stale").inc()
                 prepared = ahead.prepared if stands else None
             prepared = prepared or self.scorer.prepare(unique)
-            yield Batch(self, transactions, unique, prepared, created_at, path)
+            rules = self.rules
+            yield Batch(self, transactions, unique, prepared, created_at, path, rules.policy, rules.lists)
 
     def score_ahead(self, transactions: Sequence[Transaction], after: Batch) -> ScoredAhead:
         """Score the batch after `after`, which is being stored, as if its fold were applied:

@@ -16,7 +16,7 @@ from fraudstream.features.events import Events
 from fraudstream.features.layout import K_DAY_SLOTS
 from fraudstream.features.norms import Row, percent
 from fraudstream.features.raw import CUSTOMER_WINDOWS, MATURED_WINDOWS, SHOP_WINDOWS, raw_index
-from fraudstream.features.wording import Wording
+from fraudstream.features.wording import Flag, Wording
 from fraudstream.geo import haversine_km
 
 FloatArray = npt.NDArray[np.float64]
@@ -152,6 +152,11 @@ class Feature:
     #: Whether a value reads as risk (+1), as reassurance (-1) or neither (0), whatever
     #: its push on one score: a reason never says the opposite of the score's direction.
     reads_as: Callable[[float, Row], int] | None = None
+
+    @property
+    def is_flag(self) -> bool:
+        """A yes/no feature: 1.0 or 0.0 (NaN when not known)."""
+        return isinstance(self.wording, Flag)
 
     def text(self, value: float, row: Row) -> str:
         return self.missing if math.isnan(value) else self.wording(value, row)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from fraudstream.features.norms import Row, percent
 
 __all__ = [
     "AIRLINER_KMH",
+    "Flag",
     "ReadsAs",
     "Wording",
     "amount_ratio",
@@ -136,17 +138,24 @@ def counted(name: str, before: str, noun: str, after: str) -> Wording:
     return text
 
 
-def flag(name: str, when_set: str, when_not: str) -> Wording:
-    """One of two texts, with the share of payments in the same case."""
+@dataclass(frozen=True)
+class Flag:
+    """A yes/no feature's wording: one of two texts, with the share of payments in the same case."""
 
-    def text(v: float, row: Row) -> str:
-        words = when_set if v else when_not
-        share = math.nan if row.norms is None else row.norms.means.get(name, math.nan)
+    name: str
+    when_set: str
+    when_not: str
+
+    def __call__(self, v: float, row: Row) -> str:
+        words = self.when_set if v else self.when_not
+        share = math.nan if row.norms is None else row.norms.means.get(self.name, math.nan)
         if _known(share):
             return f"{words}, like {percent(share if v else 1.0 - share)} of payments"
         return words
 
-    return text
+
+def flag(name: str, when_set: str, when_not: str) -> Wording:
+    return Flag(name, when_set, when_not)
 
 
 def _against_month(name: str, head: Callable[[float], str], window: str, month: str, digits: str) -> Wording:

@@ -1,11 +1,25 @@
-"""Database tables: transactions, their decisions, labels and analysts' reviews."""
+"""Database tables: transactions, their decisions, labels and analysts' reviews; the
+rulesets and lists decisions are made with."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Table, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -15,7 +29,11 @@ __all__ = [
     "Base",
     "DecisionRow",
     "LabelRow",
+    "ListEntryRow",
+    "ListRow",
+    "PolicyRevisionRow",
     "ReviewRow",
+    "RulesetRow",
     "TransactionRow",
     "UtcDateTime",
 ]
@@ -85,6 +103,7 @@ class DecisionRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list[Any]]
     rules: Mapped[list[Any]]
+    ruleset_version: Mapped[int | None] = mapped_column(BigInteger)  # migration 0005
     model_version: Mapped[str] = mapped_column(String(80))
     decided_at: Mapped[datetime] = mapped_column(index=True)
     features_ms: Mapped[float] = mapped_column(Float)
@@ -116,6 +135,49 @@ class ReviewRow(Base):
     note: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
     key_id: Mapped[str | None] = mapped_column(String(16))  # the API key that gave it (migration 0004)
+
+
+class RulesetRow(Base):
+    """Every version of the ruleset; the highest is in force."""
+
+    __tablename__ = "rulesets"
+
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(200))  # "api", or the file it was loaded from
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class ListRow(Base):
+    __tablename__ = "lists"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: allow or block: a tier of its own before the rules; None: used by rules only.
+    action: Mapped[str | None] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class ListEntryRow(Base):
+    __tablename__ = "list_entries"
+
+    list_name: Mapped[str] = mapped_column(String(64), ForeignKey("lists.name", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime | None]
+    added_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(String(500))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class PolicyRevisionRow(Base):
+    """One row counting changes to lists: workers reload lists when it moves."""
+
+    __tablename__ = "policy_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lists: Mapped[int] = mapped_column(BigInteger)
 
 
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]

@@ -40,6 +40,7 @@ TEXT, TEXT_ARRAY = 25, 1009
 FLOAT8, FLOAT8_ARRAY = 701, 1022
 TIMESTAMPTZ, TIMESTAMPTZ_ARRAY = 1184, 1185
 JSON, JSON_ARRAY = 114, 199
+INT8, INT8_ARRAY = 20, 1016
 
 
 class _Array(bytes):
@@ -64,6 +65,10 @@ class _JsonArray(_Array):
     oid = JSON_ARRAY
 
 
+class _Int8Array(_Array):
+    oid = INT8_ARRAY
+
+
 def register(adapters: Any) -> None:
     """Teach a psycopg connection (its `adapters` map) to send these arrays as they are.
 
@@ -72,7 +77,7 @@ def register(adapters: Any) -> None:
     from psycopg.adapt import Dumper
     from psycopg.pq import Format
 
-    for array in (_TextArray, _Float8Array, _TimestamptzArray, _JsonArray):
+    for array in (_TextArray, _Float8Array, _TimestamptzArray, _JsonArray, _Int8Array):
 
         class ArrayDumper(Dumper):
             format = Format.BINARY
@@ -123,6 +128,10 @@ def float8_array(values: Sequence[float | None]) -> bytes:
     return _Float8Array(_fixed8(FLOAT8, values, _FIXED8))
 
 
+def int8_array(values: Sequence[int | None]) -> bytes:
+    return _Int8Array(_header(INT8, len(values), None in values) + _elements(values, _INT64.pack))
+
+
 def _micros(value: datetime) -> int:
     return (value - _PG_EPOCH) // _MICROSECOND
 
@@ -145,6 +154,7 @@ _BY_TYPE: dict[str, Encoder] = {
     "DOUBLE PRECISION": float8_array,
     "TIMESTAMP WITH TIME ZONE": timestamptz_array,
     "JSON": json_array,
+    "BIGINT": int8_array,
 }
 
 

@@ -24,9 +24,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudstream.pending import Done, Pending
-from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, Timings, Transaction, shortened
+from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, RuleHit, Timings, Transaction, shortened
 from fraudstream.store import pgarrays
 from fraudstream.store.models import DECISIONS, DecisionRow, LabelRow, ReviewRow, TransactionRow
+from fraudstream.store.policies import PolicyStore
 from fraudstream.store.writers import writer_for
 from fraudstream.store.writers.sqlite import set_pragmas
 
@@ -121,7 +122,8 @@ def _decision(row: Any) -> Decision:
         score=row.score,
         outcome=Outcome(row.outcome),
         reasons=[Reason(**r) for r in row.reasons],
-        rules=list(row.rules),
+        rules=[RuleHit(**hit) for hit in row.rules if isinstance(hit, dict)],
+        ruleset_version=row.ruleset_version,
         model_version=row.model_version,
         decided_at=row.decided_at,
         timings=Timings.model_construct(features_ms=row.features_ms, model_ms=row.model_ms, total_ms=row.total_ms),
@@ -170,6 +172,7 @@ class Store:
             event.listen(self.engine, "connect", lambda connection, _record: pgarrays.register(connection.adapters))
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = writer_for(self.engine)
+        self.policies = PolicyStore(self._session)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         self._insert_labels = (
             insert(LabelRow)

@@ -101,7 +101,8 @@ def _decision_row(d: Decision) -> dict[str, Any]:
         "reasons": [
             {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text} for r in d.reasons
         ],
-        "rules": list(d.rules),
+        "rules": [{"id": h.id, "action": h.action, "mode": h.mode} for h in d.rules],
+        "ruleset_version": d.ruleset_version,
         "model_version": d.model_version,
         "decided_at": d.decided_at,
         "features_ms": d.timings.features_ms,

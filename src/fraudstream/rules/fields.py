@@ -1,0 +1,112 @@
+"""What a rule can read: the transaction's fields, the model's features and `score`, as
+columns of one frame per batch (live) or per history (backtest).
+
+Missing values are nulls, never NaN: in Polars NaN compares greater than every number,
+so `x > 5` would hold for a feature that is not known. Yes/no features are booleans, so
+`customer_new_device` reads as a condition on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from fraudstream.features import FEATURES
+from fraudstream.schema import Transaction
+
+__all__ = ["SCORE", "TRANSACTION_FIELDS", "batch_frame", "rule_schema", "table_frame"]
+
+SCORE = "score"
+
+TRANSACTION_FIELDS: Mapping[str, pl.DataType] = {
+    "transaction_id": pl.String(),
+    "timestamp": pl.Datetime("us", "UTC"),
+    "customer_id": pl.String(),
+    "amount": pl.Float64(),
+    "currency": pl.String(),
+    "merchant_id": pl.String(),
+    "merchant_category": pl.String(),
+    "channel": pl.String(),
+    "terminal_id": pl.String(),
+    "device_id": pl.String(),
+    "ip": pl.String(),
+    "latitude": pl.Float64(),
+    "longitude": pl.Float64(),
+    "country": pl.String(),
+}
+
+
+def _is_flag(name: str) -> bool:
+    feature = FEATURES.get(name)
+    return feature is not None and feature.is_flag
+
+
+def rule_schema(feature_names: Iterable[str]) -> dict[str, pl.DataType]:
+    """Every column a rule may name, with its type: transaction fields win over a feature of the same name."""
+    schema: dict[str, pl.DataType] = {name: pl.Boolean() if _is_flag(name) else pl.Float64() for name in feature_names}
+    schema.update(TRANSACTION_FIELDS)
+    schema[SCORE] = pl.Float64()
+    return schema
+
+
+def _feature_column(name: str, values: npt.NDArray[np.float64]) -> pl.Series:
+    series = pl.Series(name, values, dtype=pl.Float64).fill_nan(None)
+    return series.cast(pl.Boolean) if _is_flag(name) else series
+
+
+def _field_value(value: Any) -> Any:
+    return value if value is None or isinstance(value, float | int) else str(value)
+
+
+def batch_frame(
+    transactions: Sequence[Transaction],
+    X: npt.NDArray[np.float64],
+    feature_names: Sequence[str],
+    scores: npt.NDArray[np.float64],
+    columns: Iterable[str],
+) -> pl.DataFrame:
+    """The named columns of a scored batch (features are X's columns, in `feature_names` order)."""
+    index = {name: i for i, name in enumerate(feature_names)}
+    series = []
+    for name in columns:
+        if name == SCORE:
+            series.append(pl.Series(name, scores, dtype=pl.Float64))
+        elif name == "timestamp":
+            series.append(pl.Series(name, [tx.timestamp for tx in transactions], dtype=TRANSACTION_FIELDS[name]))
+        elif name in TRANSACTION_FIELDS:
+            values = [_field_value(getattr(tx, name)) for tx in transactions]
+            series.append(pl.Series(name, values, dtype=TRANSACTION_FIELDS[name]))
+        else:
+            series.append(_feature_column(name, X[:, index[name]]))
+    return pl.DataFrame(series, height=len(transactions))
+
+
+def table_frame(
+    table: Mapping[str, Any],
+    X: npt.NDArray[np.float64],
+    feature_names: Sequence[str],
+    scores: npt.NDArray[np.float64],
+    columns: Iterable[str],
+) -> pl.DataFrame:
+    """The named columns of a scored history: transaction fields from `table`'s columns
+    (a pandas frame or a mapping of arrays; absent ones are null)."""
+    index = {name: i for i, name in enumerate(feature_names)}
+    n = len(scores)
+    series = []
+    for name in columns:
+        if name == SCORE:
+            series.append(pl.Series(name, scores, dtype=pl.Float64))
+        elif name in TRANSACTION_FIELDS:
+            dtype = TRANSACTION_FIELDS[name]
+            if name in table:
+                column = pl.Series(name, table[name])
+                series.append(column.cast(dtype) if column.dtype != dtype else column)
+            else:
+                series.append(pl.Series(name, [None] * n, dtype=dtype))
+        else:
+            series.append(_feature_column(name, X[:, index[name]]))
+    return pl.DataFrame(series, height=n)

@@ -1,0 +1,86 @@
+"""The policy a decision service decides with, kept in step with the database.
+
+At a batch boundary the service calls `refresh`: at most once per `every` seconds it
+asks the store for the ruleset version and the lists' change counter (one small query),
+and reloads only what moved. A stored ruleset that no longer compiles (the model
+changed) is logged and the one in force stays: decisions never stop for a rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from fraudstream.rules.document import RulesetDocument, RulesetError
+from fraudstream.rules.lists import tier_rules
+from fraudstream.rules.policy import Lists, ListValues, Policy, compile_policy
+from fraudstream.store.policies import PolicyStore
+
+__all__ = ["PolicyInForce"]
+
+log = logging.getLogger(__name__)
+
+
+class PolicyInForce:
+    def __init__(self, store: PolicyStore | None, feature_names: Sequence[str], every: float = 1.0) -> None:
+        self.store = store
+        self.feature_names = list(feature_names)
+        self.every = every
+        self.policy = Policy()
+        self.lists: Lists = {}
+        self.error: str | None = None  # why the latest stored ruleset is not in force
+        self._revisions: tuple[int | None, int] | None = None
+        self._checked = -float("inf")
+        self._entries: dict[str, list[tuple[str, datetime | None]]] = {}
+        self._kinds: dict[str, tuple[str, str | None]] = {}
+        self._next_expiry: datetime | None = None
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload what changed in the store since the last look (see the module)."""
+        if self.store is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked < self.every:
+            self._expire()
+            return
+        self._checked = now
+        revisions = self.store.revisions()
+        if revisions == self._revisions:
+            self._expire()
+            return
+        lists_moved = self._revisions is None or revisions[1] != self._revisions[1]
+        self._revisions = revisions
+        if lists_moved:
+            self._entries = self.store.all_entries()
+            self._kinds = {info.name: (info.kind, info.action) for info in self.store.lists()}
+            self._next_expiry = None
+            self._expire(rebuild=True)
+        self._compile(revisions[0])
+
+    def _compile(self, version: int | None) -> None:
+        stored = None if version is None or self.store is None else self.store.ruleset(version)
+        document = RulesetDocument() if stored is None else RulesetDocument.model_validate(stored.document)
+        tiers = tier_rules((name, kind, action) for name, (kind, action) in sorted(self._kinds.items()))
+        try:
+            self.policy = compile_policy(document, self.feature_names, version, tiers=tiers)
+            self.error = None
+        except RulesetError as exc:
+            self.error = str(exc)
+            log.error("ruleset %s is not in force (the one before stays): %s", version, exc)
+
+    def _expire(self, rebuild: bool = False) -> None:
+        """Drop entries whose expiry has passed (checked against the earliest one to come)."""
+        now = datetime.now(UTC)
+        if not rebuild and (self._next_expiry is None or now < self._next_expiry):
+            return
+        lists: dict[str, ListValues] = {}
+        upcoming: list[datetime] = []
+        for name, entries in self._entries.items():
+            kind = self._kinds.get(name, ("", None))[0]
+            live = frozenset(v for v, expires in entries if expires is None or expires > now)
+            upcoming += [expires for _, expires in entries if expires is not None and expires > now]
+            lists[name] = ListValues(live, prefix=kind == "prefix")
+        self.lists = lists
+        self._next_expiry = min(upcoming, default=None)

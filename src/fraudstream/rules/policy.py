@@ -1,0 +1,169 @@
+"""A compiled ruleset and how it turns a model's scores into outcomes.
+
+The order is Radar's: `score_add` rules shift the score first; then allow rules (and
+allow lists) approve, else block rules decline, else review rules send to review, else
+the model's thresholds decide on the shifted score. Shadow rules are evaluated and
+recorded like live ones and never change an outcome. Every decision records each rule
+that fired, live or shadow.
+
+The same `Policy.verdicts` runs live (a batch's frame) and in backtests (a history's
+frame): one vectorised pass of every condition over the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from fraudstream.rules.document import Problem, Rule, RulesetDocument, RulesetError, ScoreAdd
+from fraudstream.rules.expressions import Condition, ExpressionError, compile_condition
+from fraudstream.rules.fields import rule_schema
+from fraudstream.schema import Outcome, RuleHit
+
+__all__ = ["CompiledRule", "ListValues", "Lists", "Policy", "Verdicts", "compile_policy"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ListValues:
+    """A list's values in force now; a prefix list matches values that start with one."""
+
+    values: frozenset[str]
+    prefix: bool = False
+
+    def test(self, column: pl.Expr) -> pl.Expr:
+        if not self.prefix:
+            return column.is_in(list(self.values))
+        by_length: dict[int, list[str]] = {}
+        for value in self.values:
+            by_length.setdefault(len(value), []).append(value)
+        tests = [column.str.slice(0, n).is_in(values) for n, values in sorted(by_length.items())]
+        return pl.any_horizontal(tests) if tests else pl.lit(False)
+
+
+#: Lists by name.
+Lists = Mapping[str, ListValues]
+_EMPTY = ListValues(frozenset())
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    condition: Condition
+    hit: RuleHit
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """What the policy made of a batch: outcomes, scores after `score_add`, rules fired per row."""
+
+    outcomes: npt.NDArray[np.object_]
+    scores: FloatArray
+    fired: npt.NDArray[np.bool_]  # (rows, rules) in the policy's order
+    hits: list[list[RuleHit]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Enabled rules compiled against one model's features; `version` is the stored ruleset's."""
+
+    rules: tuple[CompiledRule, ...] = ()
+    version: int | None = None
+    document: RulesetDocument = field(default_factory=RulesetDocument)
+
+    @property
+    def columns(self) -> list[str]:
+        """The frame columns the rules read."""
+        names: set[str] = set()
+        for compiled in self.rules:
+            names |= compiled.condition.fields
+            names |= {test.field for test in compiled.condition.lists}
+        return sorted(names)
+
+    @property
+    def lists(self) -> set[str]:
+        return {test.list_name for compiled in self.rules for test in compiled.condition.lists}
+
+    def fired(self, frame: pl.DataFrame, lists: Lists) -> npt.NDArray[np.bool_]:
+        """Which rule fired on which row, (rows, rules): a condition that is null is not met."""
+        if not self.rules:
+            return np.zeros((frame.height, 0), dtype=bool)
+        tests = [
+            lists.get(test.list_name, _EMPTY).test(pl.col(test.field)).fill_null(False).alias(test.column)
+            for compiled in self.rules
+            for test in compiled.condition.lists
+        ]
+        if tests:
+            frame = frame.with_columns(tests)
+        conditions = [c.condition.expr.fill_null(False).alias(f"r{i}") for i, c in enumerate(self.rules)]
+        return frame.select(conditions).to_numpy().astype(bool, copy=False).reshape(frame.height, len(self.rules))
+
+    def verdicts(
+        self, frame: pl.DataFrame, scores: FloatArray, thresholds: tuple[float, float], lists: Lists
+    ) -> Verdicts:
+        """Outcomes of a scored frame: rules first, then the (review, decline) thresholds."""
+        fired = self.fired(frame, lists)
+        live = np.array([c.rule.mode == "live" for c in self.rules], dtype=bool)
+        effective = fired & live
+
+        def any_of(action: str) -> npt.NDArray[np.bool_]:
+            columns = [i for i, c in enumerate(self.rules) if c.rule.action_name == action]
+            return effective[:, columns].any(axis=1) if columns else np.zeros(len(scores), dtype=bool)
+
+        adds = np.array([c.rule.action.score_add if isinstance(c.rule.action, ScoreAdd) else 0.0 for c in self.rules])
+        shifted = np.clip(scores + (effective * adds).sum(axis=1), 0.0, 1.0) if adds.any() else scores
+        review, decline = thresholds
+        outcomes = np.empty(len(scores), dtype=object)
+        outcomes[:] = Outcome.APPROVE
+        outcomes[shifted >= review] = Outcome.REVIEW
+        outcomes[shifted >= decline] = Outcome.DECLINE
+        outcomes[any_of("review")] = Outcome.REVIEW
+        outcomes[any_of("block")] = Outcome.DECLINE
+        outcomes[any_of("allow")] = Outcome.APPROVE
+        return Verdicts(outcomes, shifted, fired, self.hits(fired))
+
+    def hits(self, fired: npt.NDArray[np.bool_]) -> list[list[RuleHit]]:
+        """Each row's rules that fired, in the policy's order (most rows: none)."""
+        rows: list[list[RuleHit]] = [[] for _ in range(fired.shape[0])]
+        for row, column in zip(*np.nonzero(fired), strict=True):
+            rows[row].append(self.rules[column].hit)
+        return rows
+
+
+def compile_policy(
+    document: RulesetDocument,
+    feature_names: Iterable[str],
+    version: int | None = None,
+    known_lists: Collection[str] | None = None,
+    tiers: Sequence[Rule] = (),
+) -> Policy:
+    """Compile every enabled rule (after the list `tiers`); all problems are reported
+    together and nothing is applied if there is one. `known_lists`: the lists that exist
+    (None: do not check)."""
+    schema = rule_schema(feature_names)
+    compiled: list[CompiledRule] = []
+    problems: list[Problem] = []
+    for rule in [*tiers, *document.rules]:
+        if not rule.enabled:
+            continue
+        try:
+            condition = compile_condition(rule.when, schema, list_prefix=f"__list_{len(compiled)}")
+        except ExpressionError as exc:
+            problems.append(Problem(rule=rule.id, field="when", line=exc.line, column=exc.column, message=exc.message))
+            continue
+        if known_lists is not None:
+            for test in condition.lists:
+                if test.list_name not in known_lists:
+                    problems.append(Problem(rule=rule.id, field="when", message="names a list that does not exist"))
+        for test in condition.lists:
+            if schema[test.field] != pl.String():
+                problems.append(Problem(rule=rule.id, field="when", message=f"{test.field} is not a text field"))
+        compiled.append(CompiledRule(rule, condition, RuleHit(rule.id, rule.action_name, rule.mode)))
+    if problems:
+        raise RulesetError(problems)
+    return Policy(tuple(compiled), version, document)
