@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in `home`.")
     n_reasons: int = Field(3, ge=0, le=20)
 
+    # rules
+    rules: Path | None = Field(
+        None, description="A ruleset file (YAML) to put in force at start, unless the stored one is the same."
+    )
+    rules_refresh_s: float = Field(
+        1.0, gt=0, description="How often a process looks for a new ruleset or list change (at a batch boundary)."
+    )
+
     # HTTP API
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -13,6 +13,7 @@ from fraudstream.decide.service import DecisionService
 from fraudstream.features.state.base import FeatureState
 from fraudstream.features.state.memory import MemoryState
 from fraudstream.model.artifact import Model, ModelLoadError
+from fraudstream.rules.document import load_ruleset
 from fraudstream.store import Store
 from fraudstream.stream import MemoryDeadLetters, MemorySource, StreamWorker
 from fraudstream.stream.base import DeadLetterSink, DecisionSink, Source
@@ -132,6 +133,10 @@ def build_runtime(
         state = _state(settings)
     scorer = Scorer(model, state, n_reasons=settings.n_reasons)
     service = DecisionService(scorer, store)
+    service.rules.every = settings.rules_refresh_s
+    if settings.rules is not None:
+        service.rules.save_if_changed(load_ruleset(settings.rules), f"file:{settings.rules.name}")
+    service.rules.refresh(force=True)
     if source is None and settings.source == "kafka":
         transports = [_kafka(settings) for _ in range(workers)]
     else:
@@ -161,6 +166,7 @@ def build_runtime(
             "state": type(state).__name__,
             "source": settings.source if source is None else type(source).__name__,
             "workers": workers,
+            "ruleset": service.rules.policy.version,
         },
     )
     return runtime

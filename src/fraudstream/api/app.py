@@ -19,9 +19,11 @@ from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
 from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
-from fraudstream.api.routers import health, labels, live, records, score
+from fraudstream.api.routers import health, labels, live, policy, records, score
+from fraudstream.api.routers.policy import ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
+from fraudstream.rules.document import RulesetDocument
 from fraudstream.runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -98,8 +100,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     if runtime is not None:
         app.state.runtime = runtime
-    for router in (score.router, records.router, labels.router, live.router, health.router):
+    for router in (score.router, records.router, labels.router, policy.router, live.router, health.router):
         app.include_router(router)
-    document_bodies(app, [ReviewRequest])
+    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest])
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

@@ -111,6 +111,13 @@ def serve(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Serve the API without keys on an address other than loopback.")
     ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="A ruleset (YAML) to put in force, unless the stored one is the same (env FRAUDSTREAM_RULES).",
+        ),
+    ] = None,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
@@ -125,6 +132,7 @@ def serve(
         "kafka_brokers": brokers,
         "kafka_group": group,
         "redis_url": redis_url,
+        "rules": rules,
     }
     with user_errors():
         settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})

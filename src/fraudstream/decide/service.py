@@ -86,6 +86,7 @@ class DecisionService:
         """
         with self._lock:
             self.rules.refresh()  # a new ruleset or list change takes effect at a batch boundary
+            self.metrics.ruleset_version.set(self.rules.policy.version or 0)
             unique = distinct(transactions)
             prepared = None
             if ahead is not None:

@@ -67,6 +67,15 @@ class Metrics:
             registry=r,
         )
         self.model_info = Gauge("fraudstream_model_info", "The model in use (value 1).", ["version"], registry=r)
+        self.rule_hits = Counter(
+            "fraudstream_rule_hits",
+            "Decisions a rule (or an allow/block list) fired on, by rule, action and mode.",
+            ["rule", "action", "mode"],
+            registry=r,
+        )
+        self.ruleset_version = Gauge(
+            "fraudstream_ruleset_version", "The ruleset version in force (0: none).", registry=r
+        )
 
     def replayed_count(self) -> int:
         """Transactions that came again and got their stored decision back, so far."""
@@ -86,6 +95,9 @@ class Metrics:
         # lock cost more than the counting.
         for outcome, count in Tally(decision.outcome for decision in decisions).items():
             self.decisions.labels(outcome=str(outcome)).inc(count)
+        hits = Tally((hit.id, hit.action, hit.mode) for decision in decisions for hit in decision.rules)
+        for (rule, action, mode), count in hits.items():
+            self.rule_hits.labels(rule=rule, action=action, mode=mode).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

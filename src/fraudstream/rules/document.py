@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -26,6 +27,7 @@ __all__ = [
     "RulesetDocument",
     "RulesetError",
     "ScoreAdd",
+    "load_ruleset",
     "parse_ruleset",
 ]
 
@@ -105,6 +107,11 @@ class RulesetError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems
+
+
+def load_ruleset(path: Path) -> RulesetDocument:
+    """A ruleset from a YAML file; raises RulesetError (OSError if it cannot be read)."""
+    return parse_ruleset(path.read_bytes())
 
 
 def parse_ruleset(data: str | bytes | dict[str, Any]) -> RulesetDocument:

@@ -71,18 +71,18 @@ def batch_frame(
 ) -> pl.DataFrame:
     """The named columns of a scored batch (features are X's columns, in `feature_names` order)."""
     index = {name: i for i, name in enumerate(feature_names)}
-    series = []
+    series = [pl.Series(SCORE, scores, dtype=pl.Float64)]  # always one column: a frame's height is its columns'
     for name in columns:
         if name == SCORE:
-            series.append(pl.Series(name, scores, dtype=pl.Float64))
-        elif name == "timestamp":
+            continue
+        if name == "timestamp":
             series.append(pl.Series(name, [tx.timestamp for tx in transactions], dtype=TRANSACTION_FIELDS[name]))
         elif name in TRANSACTION_FIELDS:
             values = [_field_value(getattr(tx, name)) for tx in transactions]
             series.append(pl.Series(name, values, dtype=TRANSACTION_FIELDS[name]))
         else:
             series.append(_feature_column(name, X[:, index[name]]))
-    return pl.DataFrame(series, height=len(transactions))
+    return pl.DataFrame(series)
 
 
 def table_frame(
@@ -96,11 +96,11 @@ def table_frame(
     (a pandas frame or a mapping of arrays; absent ones are null)."""
     index = {name: i for i, name in enumerate(feature_names)}
     n = len(scores)
-    series = []
+    series = [pl.Series(SCORE, scores, dtype=pl.Float64)]
     for name in columns:
         if name == SCORE:
-            series.append(pl.Series(name, scores, dtype=pl.Float64))
-        elif name in TRANSACTION_FIELDS:
+            continue
+        if name in TRANSACTION_FIELDS:
             dtype = TRANSACTION_FIELDS[name]
             if name in table:
                 column = pl.Series(name, table[name])
@@ -109,4 +109,4 @@ def table_frame(
                 series.append(pl.Series(name, [None] * n, dtype=dtype))
         else:
             series.append(_feature_column(name, X[:, index[name]]))
-    return pl.DataFrame(series, height=n)
+    return pl.DataFrame(series)

@@ -9,6 +9,7 @@ changed) is logged and the one in force stays: decisions never stop for a rule.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,11 +37,17 @@ class PolicyInForce:
         self._entries: dict[str, list[tuple[str, datetime | None]]] = {}
         self._kinds: dict[str, tuple[str, str | None]] = {}
         self._next_expiry: datetime | None = None
+        self._lock = threading.Lock()  # the API refreshes after a change, beside the batches
 
     def refresh(self, force: bool = False) -> None:
         """Reload what changed in the store since the last look (see the module)."""
         if self.store is None:
             return
+        with self._lock:
+            self._refresh(force)
+
+    def _refresh(self, force: bool) -> None:
+        assert self.store is not None
         now = time.monotonic()
         if not force and now - self._checked < self.every:
             self._expire()
@@ -58,6 +65,28 @@ class PolicyInForce:
             self._next_expiry = None
             self._expire(rebuild=True)
         self._compile(revisions[0])
+
+    def check(self, document: RulesetDocument) -> Policy:
+        """Compile a ruleset against this model's features and the lists that exist; raises RulesetError."""
+        known = None if self.store is None else {info.name for info in self.store.lists()}
+        return compile_policy(document, self.feature_names, known_lists=known)
+
+    def save(self, document: RulesetDocument, source: str, key_id: str | None = None) -> int:
+        """Check a ruleset, store it as the new version and put it in force here (other
+        processes follow at their next refresh); its version."""
+        if self.store is None:
+            raise RuntimeError("rules are kept in the database; this service has none")
+        self.check(document)
+        version = self.store.save_ruleset(document.model_dump(mode="json"), source, key_id)
+        self.refresh(force=True)
+        return version
+
+    def save_if_changed(self, document: RulesetDocument, source: str) -> int | None:
+        """`save`, unless the ruleset in force is the same (a restart with the same file)."""
+        latest = None if self.store is None else self.store.ruleset()
+        if latest is not None and RulesetDocument.model_validate(latest.document).canonical() == document.canonical():
+            return None
+        return self.save(document, source)
 
     def _compile(self, version: int | None) -> None:
         stored = None if version is None or self.store is None else self.store.ruleset(version)

@@ -1,0 +1,222 @@
+"""Rules and lists: read them (scope read), change them (scope admin).
+
+A new ruleset is checked against the model's features and the lists before it is
+stored; a ruleset with a problem is refused whole (422, each problem with its rule,
+line and column). Every process puts a change in force at its next batch boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from fraudstream.api.answers import AUTH, answers
+from fraudstream.api.bodies import body_error, one_of
+from fraudstream.api.dependencies import get_service, json_body, require
+from fraudstream.decide.service import DecisionService
+from fraudstream.rules.document import Rule, RulesetDocument, RulesetError
+from fraudstream.rules.lists import LIST_NAME, ListAction, ListKind, normalised
+from fraudstream.store.policies import UnknownListError
+
+router = APIRouter(prefix="/v1", tags=["rules"], responses=answers(*AUTH))
+
+Service = Annotated[DecisionService, Depends(get_service)]
+ListName = Annotated[str, StringConstraints(pattern=LIST_NAME)]
+Value = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+MAX_VALUES = 1_000
+M = TypeVar("M", bound=BaseModel)
+
+
+class RulesetView(BaseModel):
+    version: int | None = Field(description="The version in force; None: no ruleset stored.")
+    created_at: datetime | None = None
+    source: str | None = Field(None, description='"api", or "file:NAME" for a file loaded at start.')
+    rules: list[Rule]
+    lists: list[str] = Field(description="Lists with an allow or block tier, applied before the rules.")
+    error: str | None = Field(None, description="Why the latest stored ruleset is not in force here, if it is not.")
+
+
+class RulesetSaved(BaseModel):
+    version: int | None = Field(description="The new version; None for a dry run.")
+    rules: int = Field(description="Enabled rules compiled.")
+
+
+class ListView(BaseModel):
+    name: str
+    kind: str
+    action: str | None
+    description: str
+    created_at: datetime
+    entries: int = Field(description="Entries in force now (not expired).")
+
+
+class ListEntryView(BaseModel):
+    value: str
+    expires_at: datetime | None
+    added_at: datetime
+    note: str | None
+    key_id: str | None
+
+
+class ListEntriesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    values: list[Value] = Field(min_length=1, max_length=MAX_VALUES)
+    kind: ListKind | None = Field(None, description="Needed when the list does not exist yet: it is created.")
+    action: ListAction | None = Field(None, description="For a new list: an allow or block tier of its own.")
+    description: Annotated[str, StringConstraints(max_length=500)] = ""
+    expires_at: AwareDatetime | None = None
+    expires_in_days: float | None = Field(None, gt=0, le=36_500)
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+@router.get("/rules", response_model=RulesetView, dependencies=[Depends(require("read"))])
+def get_rules(service: Service) -> RulesetView:
+    """The ruleset in force in this process, and the lists that act as tiers."""
+    rules = service.rules
+    stored = service.store.policies.ruleset(rules.policy.version) if rules.policy.version is not None else None
+    return RulesetView(
+        version=rules.policy.version,
+        created_at=None if stored is None else stored.created_at,
+        source=None if stored is None else stored.source,
+        rules=list(rules.policy.document.rules),
+        lists=[c.rule.id.removeprefix("list.") for c in rules.policy.rules if c.rule.id.startswith("list.")],
+        error=rules.error,
+    )
+
+
+@router.put(
+    "/rules",
+    response_model=RulesetSaved,
+    dependencies=[Depends(require("admin")), Depends(json_body)],
+    responses=answers(415, 413),
+    openapi_extra=one_of("RulesetDocument"),
+)
+async def put_rules(
+    request: Request,
+    service: Service,
+    dry_run: Annotated[bool, Query(description="Check only: nothing is stored.")] = False,
+) -> RulesetSaved:
+    """Replace the ruleset: checked whole, stored as a new version, in force at the next batch."""
+    document = _parsed(RulesetDocument, await request.body())
+    key_id = getattr(request.state, "key_id", None)
+    return await run_in_threadpool(_save_rules, service, document, dry_run, key_id)
+
+
+def _parsed(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise body_error(exc) from None
+
+
+def _save_rules(service: DecisionService, document: RulesetDocument, dry_run: bool, key_id: str | None) -> RulesetSaved:
+    try:
+        policy = service.rules.check(document)
+        if dry_run:
+            return RulesetSaved(version=None, rules=len(policy.rules))
+        version = service.rules.save(document, "api", key_id)
+    except RulesetError as exc:
+        index = {rule.id: i for i, rule in enumerate(document.rules)}
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "rules", index[p.rule], p.field or "when") if p.rule in index else ("body",),
+                    "msg": p.message if p.line is None else f"line {p.line}, column {p.column}: {p.message}",
+                    "type": "rule_invalid",
+                }
+                for p in exc.problems
+            ]
+        ) from None
+    return RulesetSaved(version=version, rules=len(service.rules.policy.rules))
+
+
+@router.get("/lists", response_model=list[ListView], dependencies=[Depends(require("read"))])
+def get_lists(service: Service) -> list[ListView]:
+    """Every list, with how many entries are in force."""
+    return [ListView(**vars(info)) for info in service.store.policies.lists()]
+
+
+@router.get(
+    "/lists/{name}/entries",
+    response_model=list[ListEntryView],
+    dependencies=[Depends(require("read"))],
+    responses=answers(404),
+)
+def get_entries(name: ListName, service: Service, expired: bool = False) -> list[ListEntryView]:
+    """A list's entries (with `expired=true`, those past their expiry too)."""
+    try:
+        return [ListEntryView(**vars(e)) for e in service.store.policies.entries(name, include_expired=expired)]
+    except UnknownListError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list") from None
+
+
+@router.post(
+    "/lists/{name}/entries",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require("admin")), Depends(json_body)],
+    responses=answers(404, 413, 415, _404="No such list, and no kind given to create it"),
+    openapi_extra=one_of("ListEntriesRequest"),
+)
+async def post_entries(name: ListName, request: Request, service: Service) -> dict[str, Any]:
+    """Add values to a list (created if `kind` is given); one already there gets the new expiry."""
+    body = _parsed(ListEntriesRequest, await request.body())
+    key_id = getattr(request.state, "key_id", None)
+    return await run_in_threadpool(_add_entries, service, name, body, key_id)
+
+
+def _add_entries(service: DecisionService, name: str, body: ListEntriesRequest, key_id: str | None) -> dict[str, Any]:
+    policies = service.store.policies
+    info = policies.list_info(name)
+    if info is None:
+        if body.kind is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list; give its kind to create it")
+        policies.create_list(name, body.kind, body.action, body.description)
+    kind = info.kind if info is not None else body.kind or ""
+    values, errors = [], []
+    for i, value in enumerate(body.values):
+        try:
+            values.append(normalised(kind, value))
+        except ValueError as exc:
+            errors.append({"loc": ("body", "values", i), "msg": str(exc), "type": "value_error"})
+    if errors:
+        raise RequestValidationError(errors)
+    expires = body.expires_at
+    if expires is None and body.expires_in_days is not None:
+        expires = datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    added = policies.add_entries(name, values, expires, body.note, key_id)
+    service.rules.refresh(force=True)
+    return {"list": name, "added": added, "updated": len(set(values)) - added}
+
+
+@router.delete(
+    "/lists/{name}/entries",
+    dependencies=[Depends(require("admin"))],
+    responses=answers(404),
+)
+def delete_entries(
+    name: ListName,
+    service: Service,
+    value: Annotated[list[Value], Query(min_length=1, max_length=MAX_VALUES, description="Values to remove.")],
+) -> dict[str, Any]:
+    """Remove values from a list."""
+    info = service.store.policies.list_info(name)
+    if info is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list")
+    values = []
+    for v in value:
+        try:
+            values.append(normalised(info.kind, v))
+        except ValueError:
+            continue  # a value the list cannot hold is not in it
+    try:
+        removed = service.store.policies.remove_entries(name, values)
+    except UnknownListError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list") from None
+    service.rules.refresh(force=True)
+    return {"list": name, "removed": removed}

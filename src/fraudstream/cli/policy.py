@@ -1,0 +1,194 @@
+"""`fraudstream rules` and `fraudstream lists`: the ruleset and the lists, in the database
+every running process reads them from."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fraudstream.cli.app import app, console, user_errors
+from fraudstream.config import Settings
+from fraudstream.rules.lists import ListAction, ListKind
+
+if TYPE_CHECKING:
+    from fraudstream.store import Store
+
+rules_app = typer.Typer(help="Check, apply and show the ruleset.", no_args_is_help=True, rich_markup_mode=None)
+lists_app = typer.Typer(help="Allow, block and watch lists.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+app.add_typer(lists_app, name="lists")
+
+Database = Annotated[
+    str | None,
+    typer.Option("--database", help="SQLAlchemy URL (env FRAUDSTREAM_DATABASE_URL; default: SQLite in var/)."),
+]
+ModelDir = Annotated[
+    Path | None, typer.Option("--model", help="Check feature names against this model (default: every feature).")
+]
+
+
+def _store(database: str | None) -> Store:
+    from fraudstream.store import Store
+
+    settings = Settings.model_validate({"database_url": database} if database else {})
+    return Store(settings.database)
+
+
+def _feature_names(model: Path | None) -> list[str]:
+    if model is None:
+        from fraudstream.features import FEATURES
+
+        return list(FEATURES)
+    from fraudstream.model.artifact import Model
+
+    return list(Model.load(model).features.names)
+
+
+def _check(path: Path, model: Path | None, store: Store | None) -> int:
+    from fraudstream.rules.document import load_ruleset
+    from fraudstream.rules.policy import compile_policy
+
+    document = load_ruleset(path)
+    known = None if store is None else {info.name for info in store.policies.lists()}
+    policy = compile_policy(document, _feature_names(model), known_lists=known)
+    for rule in document.rules:
+        state = "off" if not rule.enabled else rule.mode
+        console.print(f"  {rule.id:<28} {rule.action_name:<10} {state:<7} {rule.when}", markup=False)
+    return len(policy.rules)
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="A ruleset file (YAML).", metavar="PATH")],
+    model: ModelDir = None,
+) -> None:
+    """Check a ruleset file: syntax, fields, types; exit 2 with each problem's rule and position."""
+    with user_errors():
+        enabled = _check(path, model, None)
+    console.print(f"ok: {enabled} enabled rules")
+
+
+@rules_app.command("apply")
+def rules_apply(
+    path: Annotated[Path, typer.Argument(help="A ruleset file (YAML).", metavar="PATH")],
+    model: ModelDir = None,
+    database: Database = None,
+) -> None:
+    """Store a ruleset as the new version: every running process uses it from its next batch."""
+    with user_errors():
+        store = _store(database)
+        _check(path, model, store)
+        from fraudstream.rules.document import load_ruleset
+
+        version = store.policies.save_ruleset(load_ruleset(path).model_dump(mode="json"), f"file:{path.name}")
+    console.print(f"ruleset version {version} stored")
+
+
+@rules_app.command("show")
+def rules_show(database: Database = None) -> None:
+    """The ruleset in force."""
+    with user_errors():
+        stored = _store(database).policies.ruleset()
+    if stored is None:
+        console.print("no ruleset stored: decisions follow the model's thresholds")
+        return
+    console.print(f"version {stored.version}, from {stored.source}, {stored.created_at:%Y-%m-%d %H:%M:%S %Z}")
+    for rule in stored.document.get("rules", []):
+        action = rule["action"] if isinstance(rule["action"], str) else f"score_add {rule['action']['score_add']:+g}"
+        state = "off" if not rule.get("enabled", True) else rule.get("mode", "live")
+        console.print(f"  {rule['id']:<28} {action:<16} {state:<7} {rule['when']}", markup=False)
+
+
+def _expiry(text: str | None) -> datetime | None:
+    """30d, 12h, 45m, or an ISO date or time (UTC if no zone)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm])", text.strip())
+    if match:
+        amount, unit = float(match[1]), match[2]
+        return datetime.now(UTC) + timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("give a duration (30d, 12h, 45m) or an ISO date", param_hint="--expires") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@lists_app.command("add")
+def lists_add(
+    name: Annotated[str, typer.Argument(help="The list's name.", metavar="NAME")],
+    values: Annotated[list[str], typer.Argument(help="Values to add.", metavar="VALUE...")],
+    kind: Annotated[
+        ListKind | None, typer.Option("--kind", help="What the values are; needed to create the list.")
+    ] = None,
+    action: Annotated[
+        ListAction | None, typer.Option("--action", help="For a new list: allow or block on a match, before the rules.")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="When the entries expire: 30d, 12h, 45m or an ISO date.")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why they are on the list.")] = None,
+    database: Database = None,
+) -> None:
+    """Add values to a list (created with --kind if it does not exist)."""
+    from fraudstream.rules.lists import LIST_NAME, normalised
+
+    with user_errors():
+        if not re.fullmatch(LIST_NAME, name):
+            raise ValueError("a list name is up to 48 letters, digits, '_' or '-'")
+        store = _store(database)
+        info = store.policies.list_info(name)
+        if info is None:
+            if kind is None:
+                raise ValueError(f"there is no list {name}: give --kind to create it")
+            store.policies.create_list(name, kind, action)
+        list_kind = info.kind if info is not None else kind or ""
+        added = store.policies.add_entries(name, [normalised(list_kind, v) for v in values], _expiry(expires), note)
+    console.print(f"{name}: {added} added, {len(set(values)) - added} updated")
+
+
+@lists_app.command("remove")
+def lists_remove(
+    name: Annotated[str, typer.Argument(help="The list's name.", metavar="NAME")],
+    values: Annotated[list[str], typer.Argument(help="Values to remove.", metavar="VALUE...")],
+    database: Database = None,
+) -> None:
+    """Remove values from a list."""
+    from fraudstream.rules.lists import normalised
+
+    with user_errors():
+        store = _store(database)
+        info = store.policies.list_info(name)
+        if info is None:
+            raise ValueError(f"there is no list {name}")
+        removed = store.policies.remove_entries(name, [normalised(info.kind, v) for v in values])
+    console.print(f"{name}: {removed} removed")
+
+
+@lists_app.command("show")
+def lists_show(
+    name: Annotated[str | None, typer.Argument(help="A list (default: every list).", metavar="[NAME]")] = None,
+    expired: Annotated[bool, typer.Option("--expired", help="Include entries past their expiry.")] = False,
+    database: Database = None,
+) -> None:
+    """The lists, or one list's entries."""
+    from fraudstream.store.policies import UnknownListError
+
+    with user_errors():
+        store = _store(database)
+        if name is None:
+            for info in store.policies.lists():
+                tier = info.action or "rules only"
+                console.print(f"{info.name:<28} {info.kind:<9} {tier:<10} {info.entries:>8,} entries", markup=False)
+            return
+        try:
+            entries = store.policies.entries(name, include_expired=expired)
+        except UnknownListError:
+            raise ValueError(f"there is no list {name}") from None
+    for entry in entries:
+        until = "never" if entry.expires_at is None else f"{entry.expires_at:%Y-%m-%d %H:%M %Z}"
+        console.print(f"{entry.value:<40} expires {until:<22} {entry.note or ''}", markup=False)
