@@ -62,7 +62,12 @@ def test_a_ruleset_put_is_in_force_for_the_next_decision(client: TestClient) -> 
         ],
     ).json()
     assert [d["outcome"] for d in decisions[:3]] == ["decline", "review", "approve"]
-    assert [hit_ids(d) for d in decisions] == [["huge", "bump"], ["online_far"], ["huge", "trusted", "bump"], ["watch_atm"]]
+    assert [hit_ids(d) for d in decisions] == [
+        ["huge", "bump"],
+        ["online_far"],
+        ["huge", "trusted", "bump"],
+        ["watch_atm"],
+    ]
     assert decisions[3]["rules"] == [{"id": "watch_atm", "action": "block", "mode": "shadow"}]
     assert decisions[3]["outcome"] != "decline" or decisions[3]["score"] >= 0.5  # shadow: the model decided
     assert all(d["ruleset_version"] == 1 for d in decisions)
@@ -99,7 +104,11 @@ def test_a_bad_ruleset_is_refused_whole_and_says_where(client: TestClient) -> No
     refused = client.put("/v1/rules", json=bad)
     assert refused.status_code == 422
     assert refused.json()["detail"] == [
-        {"loc": ["body", "rules", 1, "when"], "msg": "line 2, column 2: unknown field 'velocity'", "type": "rule_invalid"},
+        {
+            "loc": ["body", "rules", 1, "when"],
+            "msg": "line 2, column 2: unknown field 'velocity'",
+            "type": "rule_invalid",
+        },
         {"loc": ["body", "rules", 2, "when"], "msg": "names a list that does not exist", "type": "rule_invalid"},
     ]
     assert client.get("/v1/rules").json()["version"] == 1  # nothing of it applied

@@ -232,3 +232,42 @@ def test_a_worker_joining_mid_stream_takes_partitions_over_without_loss_or_doubl
     assert set(published) == {t.transaction_id for t in sample}
     assert all(len(versions) == 1 for versions in published.values())
     assert_same_state(RedisState(REDIS_URL, prefix=redis_prefix), reference_state(trained_model, sample))
+
+
+def test_a_ruleset_change_reaches_a_running_worker_without_a_restart(
+    kafka_runtime: Callable[..., Runtime],
+    brokers: str,
+    topics: dict[str, str],
+    postgres_url: str,
+    stream_transactions: list[Transaction],
+) -> None:
+    before, after = stream_transactions[:200], stream_transactions[200:400]
+    runtime = kafka_runtime(rules_refresh_s=0.2)
+    send(brokers, topics, before)
+    run_until(runtime, lambda: runtime.workers[0].processed >= len(before))
+    # Another process (the API, `fraudstream rules apply`) changes the rules and a list in the database.
+    admin = Store(postgres_url)
+    admin.policies.create_list("watched", "customer")
+    admin.policies.add_entries("watched", [after[0].customer_id])
+    ruleset = {
+        "rules": [
+            {"id": "watched", "when": "customer_id in list('watched')", "action": "block"},
+            {"id": "everything", "when": "amount >= 0", "action": "review", "mode": "shadow"},
+        ]
+    }
+    version = admin.policies.save_ruleset(ruleset, "test")
+    admin.close()
+    time.sleep(0.5)  # past the worker's refresh interval: the next batch looks
+    send(brokers, topics, after)
+    wait_until(runtime, lambda: runtime.workers[0].processed >= len(before) + len(after))
+    runtime.stop()
+
+    published = [json.loads(m.value()) for m in read_topic(brokers, topics["decisions"], len(before) + len(after))]
+    by_id = {d["transaction_id"]: d for d in published}
+    assert all(by_id[t.transaction_id]["ruleset_version"] is None for t in before)
+    assert all(by_id[t.transaction_id]["ruleset_version"] == version for t in after)
+    watched = [by_id[t.transaction_id] for t in after if t.customer_id == after[0].customer_id]
+    assert watched and all(d["outcome"] == "decline" and d["rules"][0]["id"] == "watched" for d in watched)
+    assert all(
+        {"id": "everything", "action": "review", "mode": "shadow"} in by_id[t.transaction_id]["rules"] for t in after
+    )

@@ -58,7 +58,7 @@ OnErrorOpt = Annotated[
 ]
 
 
-def _load(
+def load_data(
     data: Path,
     labels: Path | None,
     mapping: list[str] | None,
@@ -156,7 +156,7 @@ def train(
         seed=seed,
     )
     with user_errors():
-        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        dataset = load_data(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
         with working(err, "computing features and training"):
             model = train_on(dataset, config)
         model.save(out)
@@ -328,7 +328,7 @@ def evaluate(
         seed=seed,
     )
     with user_errors():
-        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        dataset = load_data(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
         with working(err, "computing features, training and testing"):
             result = run_evaluation(dataset, split_config, config, k=k)
     if as_json:
@@ -366,7 +366,7 @@ def score(
     check_output(out)
     with user_errors():
         trained = Model.load(model)
-        dataset = _load(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        dataset = load_data(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
         if dataset.labels is None and set(trained.features.names) & LABEL_FEATURES:
             _print_warnings(
                 [

@@ -1,5 +1,5 @@
-"""`fraudstream rules` and `fraudstream lists`: the ruleset and the lists, in the database
-every running process reads them from."""
+"""`fraudstream rules`, `fraudstream lists` and `fraudstream backtest`: the ruleset and the
+lists, in the database every running process reads them from, and a ruleset tried on history."""
 
 from __future__ import annotations
 
@@ -10,9 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fraudstream.cli.app import app, console, user_errors
+from fraudstream.cli.app import app, console, err, user_errors
+from fraudstream.cli.model import (
+    DelayOpt,
+    ExtraOpt,
+    LabelsOpt,
+    MapOpt,
+    OnErrorOpt,
+    PresetOpt,
+    StartOpt,
+    TimeUnitOpt,
+    load_data,
+)
 from fraudstream.config import Settings
 from fraudstream.rules.lists import ListAction, ListKind
+from fraudstream.terminal import working
 
 if TYPE_CHECKING:
     from fraudstream.store import Store
@@ -126,7 +138,8 @@ def lists_add(
         ListKind | None, typer.Option("--kind", help="What the values are; needed to create the list.")
     ] = None,
     action: Annotated[
-        ListAction | None, typer.Option("--action", help="For a new list: allow or block on a match, before the rules.")
+        ListAction | None,
+        typer.Option("--action", help="Make the list a tier: allow or block a match, before rules."),
     ] = None,
     expires: Annotated[
         str | None, typer.Option("--expires", help="When the entries expire: 30d, 12h, 45m or an ISO date.")
@@ -146,6 +159,8 @@ def lists_add(
             if kind is None:
                 raise ValueError(f"there is no list {name}: give --kind to create it")
             store.policies.create_list(name, kind, action)
+        elif action is not None:
+            store.policies.set_action(name, action)
         list_kind = info.kind if info is not None else kind or ""
         added = store.policies.add_entries(name, [normalised(list_kind, v) for v in values], _expiry(expires), note)
     console.print(f"{name}: {added} added, {len(set(values)) - added} updated")
@@ -192,3 +207,95 @@ def lists_show(
     for entry in entries:
         until = "never" if entry.expires_at is None else f"{entry.expires_at:%Y-%m-%d %H:%M %Z}"
         console.print(f"{entry.value:<40} expires {until:<22} {entry.note or ''}", markup=False)
+
+
+@app.command()
+def backtest(
+    rules: Annotated[Path, typer.Option("--rules", help="The ruleset to test (YAML).")],
+    model: Annotated[Path | None, typer.Option("--model", help="Model directory (env FRAUDSTREAM_MODEL_PATH).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Transaction history (.csv, .csv.gz or .parquet).")
+    ] = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Test on the history the service stored (see --database).")
+    ] = False,
+    labels: LabelsOpt = None,
+    map_: MapOpt = None,
+    preset: PresetOpt = None,
+    extra: ExtraOpt = None,
+    time_unit: TimeUnitOpt = "auto",
+    start: StartOpt = None,
+    label_delay_days: DelayOpt = None,
+    on_error: OnErrorOpt = "raise",
+    since: Annotated[
+        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Count payments from this day (UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Count payments before this day (UTC).")
+    ] = None,
+    review_cost: Annotated[float, typer.Option("--review-cost", min=0.0, help="What one review costs.")] = 0.0,
+    customer_value: Annotated[
+        float, typer.Option("--customer-value", min=0.0, help="What declining a good customer's payment loses.")
+    ] = 0.0,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of writing a report.")
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML report.")] = Path("backtest"),
+    database: Database = None,
+) -> None:
+    """Replay a history through the features, the model and a ruleset: what each rule catches,
+    what it costs, against the model alone and the ruleset in force."""
+    import json
+
+    from fraudstream.model.artifact import Model
+    from fraudstream.rules.backtest import backtest as run_backtest
+    from fraudstream.rules.document import load_ruleset
+    from fraudstream.rules.in_force import PolicyInForce
+    from fraudstream.rules.policy import compile_policy
+    from fraudstream.rules.report import backtest_html
+
+    with user_errors():
+        if (data is None) == (not from_store):
+            raise ValueError("give --data PATH or --from-store")
+        settings = Settings.model_validate(
+            {k: v for k, v in {"model_path": model, "database_url": database}.items() if v}
+        )
+        if settings.model_path is None:
+            raise ValueError("no model: give --model DIR (or set FRAUDSTREAM_MODEL_PATH)")
+        trained = Model.load(settings.model_path)
+        store = _store(database)
+        in_force = PolicyInForce(store.policies, trained.features.names)
+        in_force.refresh(force=True)  # the lists, and the ruleset in force to compare with
+        # The lists' allow and block tiers apply whatever the rules: to the tested ruleset too.
+        tested = compile_policy(
+            load_ruleset(rules), trained.features.names, known_lists=set(in_force.lists), tiers=in_force.tiers
+        )
+        policies = {"tested": tested}
+        if in_force.policy.rules:
+            policies["in force"] = in_force.policy
+        if from_store:
+            from fraudstream.io.stored import stored_dataset
+
+            dataset = stored_dataset(store)
+        else:
+            assert data is not None
+            dataset = load_data(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
+        first, end = (None if day is None else day.replace(tzinfo=UTC) for day in (since, until))
+        with working(err, f"replaying {len(dataset.transactions):,} transactions"):
+            result = run_backtest(trained, dataset, policies, "tested", in_force.lists, first, end)
+    summary = result.to_json(review_cost, customer_value)
+    summary["ruleset"] = str(rules)
+    if json_out:
+        console.print_json(json.dumps(summary))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "backtest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "index.html").write_text(backtest_html(summary, f"Backtest of {rules.name}"))
+    for p in summary["policies"]:
+        console.print(
+            f"{p['name']:<10} stops {p['fraud_stopped']:>6,} frauds ({p['fraud_stopped_amount']:>14,.0f})"
+            f"  false positives {p['false_positives']:>7,} ({p['false_positive_amount']:>14,.0f})"
+            f"  reviews/day {p['reviews_per_day'] or 0:>8,.1f}  net {p['net_benefit']:>14,.0f}",
+            markup=False,
+        )
+    console.print(f"report: [bold]{out / 'index.html'}[/]")

@@ -25,8 +25,7 @@ from fraudstream.decide.scorer import Prepared, Scorer
 from fraudstream.features.state.base import Fold
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.pending import Pending
-from fraudstream.rules.fields import batch_frame
-from fraudstream.rules.policy import Lists, Policy, Verdicts
+from fraudstream.rules.policy import Lists, Policy
 from fraudstream.schema import Decision, Transaction
 from fraudstream.store import Store
 
@@ -151,20 +150,11 @@ class Batch:
         """Send the decisions to the store; the fold is worked out while the database inserts."""
         self._advance(Step.SCORED, Step.STORING)
         scorer = self.parts.scorer
-        self._scored = self.prepared.scored.decisions(scorer.version, self._verdicts(), self.policy.version)
+        verdicts = scorer.verdicts(self.prepared.scored, self.policy, self.lists)
+        self._scored = self.prepared.scored.decisions(scorer.version, verdicts, self.policy.version)
         self._stored = self.parts.store.send_decisions(list(zip(self.unique, self._scored, strict=True)))
         self._fold = scorer.stage(self.prepared)
         return self._stored
-
-    def _verdicts(self) -> Verdicts | None:
-        """The policy's outcomes for the batch (None: no rules, the model's outcomes stand)."""
-        policy, scored = self.policy, self.prepared.scored
-        if not policy.rules:
-            return None
-        model = self.parts.scorer.model
-        frame = batch_frame(scored.transactions, scored.features, model.features.names, scored.scores, policy.columns)
-        thresholds = (model.thresholds.review, model.thresholds.decline)
-        return policy.verdicts(frame, scored.scores, thresholds, self.lists)
 
     def fold(self, stored: Pending[set[str]]) -> Pending[None]:
         """Wait until the store holds the decisions, work out each transaction's decision

@@ -23,7 +23,8 @@ from fraudstream.features.state.base import FeatureState, Fold, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.pending import Pending
-from fraudstream.rules.policy import Verdicts
+from fraudstream.rules.fields import batch_frame
+from fraudstream.rules.policy import Lists, Policy, Verdicts
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
 __all__ = ["Prepared", "ScoredBatch", "Scorer", "judge"]
@@ -160,13 +161,27 @@ class Scorer:
         """The batch's feature-state fold worked out; `apply` applies it (see `commit`)."""
         return self.engine.stage(prepared.workspace)
 
-    def score(self, transactions: Sequence[Transaction]) -> list[Decision]:
-        """Decisions for a batch, in order; the batch is folded into feature state."""
+    def verdicts(self, scored: ScoredBatch, policy: Policy, lists: Lists) -> Verdicts | None:
+        """The policy's outcomes for a scored batch (None: no rules, the model's outcomes stand)."""
+        if not policy.rules:
+            return None
+        names = self.model.features.names
+        frame = batch_frame(scored.transactions, scored.features, names, scored.scores, policy.columns)
+        thresholds = (self.model.thresholds.review, self.model.thresholds.decline)
+        return policy.verdicts(frame, scored.scores, thresholds, lists)
+
+    def score(
+        self, transactions: Sequence[Transaction], policy: Policy | None = None, lists: Lists | None = None
+    ) -> list[Decision]:
+        """Decisions for a batch, in order (through `policy` if given); the batch is folded into feature state."""
         if not transactions:
             return []
         prepared = self.prepare(transactions)
         self.commit(prepared).wait()
-        return prepared.scored.decisions(self.version)
+        if policy is None:
+            return prepared.scored.decisions(self.version)
+        verdicts = self.verdicts(prepared.scored, policy, lists or {})
+        return prepared.scored.decisions(self.version, verdicts, policy.version)
 
     def learn(self, labelled: Sequence[tuple[Label, Transaction]]) -> None:
         """Fold confirmed labels into feature state (merchant/terminal/customer fraud counts)."""

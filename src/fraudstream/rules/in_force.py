@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from fraudstream.rules.document import RulesetDocument, RulesetError
+from fraudstream.rules.document import Rule, RulesetDocument, RulesetError
 from fraudstream.rules.lists import tier_rules
 from fraudstream.rules.policy import Lists, ListValues, Policy, compile_policy
 from fraudstream.store.policies import PolicyStore
@@ -88,12 +88,16 @@ class PolicyInForce:
             return None
         return self.save(document, source)
 
+    @property
+    def tiers(self) -> list[Rule]:
+        """The rules the lists with an action stand for (see `tier_rules`)."""
+        return tier_rules((name, kind, action) for name, (kind, action) in sorted(self._kinds.items()))
+
     def _compile(self, version: int | None) -> None:
         stored = None if version is None or self.store is None else self.store.ruleset(version)
         document = RulesetDocument() if stored is None else RulesetDocument.model_validate(stored.document)
-        tiers = tier_rules((name, kind, action) for name, (kind, action) in sorted(self._kinds.items()))
         try:
-            self.policy = compile_policy(document, self.feature_names, version, tiers=tiers)
+            self.policy = compile_policy(document, self.feature_names, version, tiers=self.tiers)
             self.error = None
         except RulesetError as exc:
             self.error = str(exc)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -38,12 +39,21 @@ class ListValues:
 
     def test(self, column: pl.Expr) -> pl.Expr:
         if not self.prefix:
-            return column.is_in(list(self.values))
+            return column.is_in(self._values)
+        tests = [column.str.slice(0, n).is_in(values) for n, values in self._by_length]
+        return pl.any_horizontal(tests) if tests else pl.lit(False)
+
+    @cached_property
+    def _values(self) -> pl.Series:
+        """Built once per list version, not per batch."""
+        return pl.Series(sorted(self.values), dtype=pl.String).implode()  # one list: the set tested against
+
+    @cached_property
+    def _by_length(self) -> list[tuple[int, pl.Series]]:
         by_length: dict[int, list[str]] = {}
         for value in self.values:
             by_length.setdefault(len(value), []).append(value)
-        tests = [column.str.slice(0, n).is_in(values) for n, values in sorted(by_length.items())]
-        return pl.any_horizontal(tests) if tests else pl.lit(False)
+        return [(n, pl.Series(sorted(values), dtype=pl.String).implode()) for n, values in sorted(by_length.items())]
 
 
 #: Lists by name.
@@ -98,10 +108,13 @@ class Policy:
             for compiled in self.rules
             for test in compiled.condition.lists
         ]
-        if tests:
-            frame = frame.with_columns(tests)
-        conditions = [c.condition.expr.fill_null(False).alias(f"r{i}") for i, c in enumerate(self.rules)]
-        return frame.select(conditions).to_numpy().astype(bool, copy=False).reshape(frame.height, len(self.rules))
+        # Eager frames: for a batch's few hundred rows a lazy query's planning costs more.
+        fired = (frame.with_columns(tests) if tests else frame).select(self._conditions).to_numpy()
+        return fired.astype(bool, copy=False).reshape(frame.height, len(self.rules))
+
+    @cached_property
+    def _conditions(self) -> list[pl.Expr]:
+        return [c.condition.expr.fill_null(False).alias(f"r{i}") for i, c in enumerate(self.rules)]
 
     def verdicts(
         self, frame: pl.DataFrame, scores: FloatArray, thresholds: tuple[float, float], lists: Lists

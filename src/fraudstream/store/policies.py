@@ -118,6 +118,16 @@ class PolicyStore:
             _bump(session)
             return True
 
+    def set_action(self, name: str, action: str | None) -> None:
+        """Make a list an allow or block tier (or rules-only, with None)."""
+        with self._sessions.begin() as session:
+            row = session.get(ListRow, name)
+            if row is None:
+                raise UnknownListError(name)
+            if row.action != action:
+                row.action = action
+                _bump(session)
+
     def add_entries(
         self,
         name: str,

@@ -68,7 +68,7 @@ class ListEntriesRequest(BaseModel):
 
     values: list[Value] = Field(min_length=1, max_length=MAX_VALUES)
     kind: ListKind | None = Field(None, description="Needed when the list does not exist yet: it is created.")
-    action: ListAction | None = Field(None, description="For a new list: an allow or block tier of its own.")
+    action: ListAction | None = Field(None, description="Make the list an allow or block tier of its own.")
     description: Annotated[str, StringConstraints(max_length=500)] = ""
     expires_at: AwareDatetime | None = None
     expires_in_days: float | None = Field(None, gt=0, le=36_500)
@@ -177,6 +177,8 @@ def _add_entries(service: DecisionService, name: str, body: ListEntriesRequest, 
         if body.kind is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list; give its kind to create it")
         policies.create_list(name, body.kind, body.action, body.description)
+    elif body.action is not None:
+        policies.set_action(name, body.action)
     kind = info.kind if info is not None else body.kind or ""
     values, errors = [], []
     for i, value in enumerate(body.values):
