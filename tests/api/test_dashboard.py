@@ -143,3 +143,48 @@ def test_the_dashboard_runs_under_its_content_security_policy(browser: Any, serv
     page.click("#feed tr:first-child")
     page.wait_for_selector("#detail.open")
     assert not problems, problems
+
+
+def test_rules_page_tries_a_rule_on_stored_history_then_enables_it(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    url = server.url
+    httpx.post(
+        f"{url}/v1/score", json=[tx(i, amount=900.0 if i % 3 == 0 else 20.0) for i in range(12)]
+    ).raise_for_status()
+    httpx.post(f"{url}/v1/reviews", json={"transaction_id": "ui-3", "verdict": "fraud"}).raise_for_status()
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})  # under the real policy
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "422" not in m.text else None)
+    page.goto(f"{url}/rules.html")
+    page.wait_for_selector("#rules-empty:not([hidden])")
+    assert page.text_content("#version") == "no ruleset"
+
+    page.fill("#rule-id", "big_ones")
+    page.fill("#rule-when", "amount > 500 and velocity > 1")  # a typo first: the error says where
+    page.click("#test")
+    page.wait_for_selector("#try-errors li")
+    assert "line 1, column 18: unknown field 'velocity'" in page.text_content("#try-errors")
+    assert page.is_disabled("#enable")
+
+    page.fill("#rule-when", "amount > 500")
+    page.select_option("#rule-action", "block")
+    page.click("#test")
+    page.wait_for_selector("#try-result:not([hidden])")
+    cells = page.locator("#rule-result td").all_text_contents()
+    assert cells[0] == "4" and cells[2] == "25.00 %"  # hits, precision: 1 labelled fraud of 4
+    policies = page.locator("#policy-result tr td:first-child").all_text_contents()
+    assert policies == ["model", "with the new rule"]
+    page.screenshot(path=str(tmp_path / "rules-tried.png"), full_page=True)
+
+    page.click("#enable")
+    page.wait_for_selector("#rules tr")
+    assert page.text_content("#version") == "ruleset v1"
+    assert page.locator("#rules tr td:first-child").all_text_contents() == ["big_ones"]
+    current = httpx.get(f"{url}/v1/rules").json()
+    assert current["version"] == 1 and current["rules"][0]["action"] == "block"
+    decided = httpx.post(f"{url}/v1/score", json=tx(50, amount=700.0)).json()
+    assert decided["outcome"] == "decline" and decided["rules"][0]["id"] == "big_ones"
+    page.screenshot(path=str(tmp_path / "rules.png"), full_page=True)
+    assert not problems, problems

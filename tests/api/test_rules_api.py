@@ -76,6 +76,13 @@ def test_a_ruleset_put_is_in_force_for_the_next_decision(client: TestClient) -> 
 
     current = client.get("/v1/rules").json()
     assert current["version"] == 1 and [r["id"] for r in current["rules"]] == [r["id"] for r in RULES["rules"]]
+    assert current["hits"] == {
+        "huge": {"hour": 2, "day": 2},
+        "bump": {"hour": 2, "day": 2},
+        "online_far": {"hour": 1, "day": 1},
+        "trusted": {"hour": 1, "day": 1},
+        "watch_atm": {"hour": 1, "day": 1},
+    }
     families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
     hits = {
         (s.labels["rule"], s.labels["action"], s.labels["mode"]): s.value
@@ -167,3 +174,37 @@ def test_changing_rules_and_lists_needs_the_admin_scope(trained_model: Model, tm
             assert client.get("/v1/rules").status_code == 401
     finally:
         runtime.stop()
+
+
+def test_a_fraud_verdict_can_block_the_customer_and_device(client: TestClient) -> None:
+    client.post("/v1/score", json=tx(1, device_id="dev-stolen")).raise_for_status()
+    legit = client.post("/v1/reviews", json={"transaction_id": "api-1", "verdict": "legit", "block": ["device"]})
+    assert legit.status_code == 422
+    review = {"transaction_id": "api-1", "verdict": "fraud", "block": ["customer", "device"], "block_days": 30}
+    assert client.post("/v1/reviews", json=review).status_code == 201
+    lists = {item["name"]: item for item in client.get("/v1/lists").json()}
+    assert lists["blocked_devices"]["action"] == "block" and lists["blocked_customers"]["entries"] == 1
+    (entry,) = client.get("/v1/lists/blocked_devices/entries").json()
+    assert entry["value"] == "dev-stolen" and entry["expires_at"] is not None
+    later = client.post("/v1/score", json=tx(2, device_id="dev-stolen", customer_id="C-other")).json()
+    assert later["outcome"] == "decline" and [h["id"] for h in later["rules"]] == ["list.blocked_devices"]
+
+
+def test_a_ruleset_is_tried_on_the_stored_days_before_it_is_enabled(client: TestClient) -> None:
+    client.put("/v1/rules", json=RULES).raise_for_status()
+    client.post("/v1/score", json=[tx(i, amount=9000.0 if i % 2 else 10.0) for i in range(10)]).raise_for_status()
+    client.post("/v1/reviews", json={"transaction_id": "api-1", "verdict": "fraud"}).raise_for_status()
+    candidate = {"rules": [*RULES["rules"], {"id": "small", "when": "amount < 50", "action": "review"}]}
+    tried = client.post("/v1/rules/backtest", json={"rules": candidate, "days": 1, "review_cost": 2.5})
+    assert tried.status_code == 200, tried.text
+    result = tried.json()
+    assert result["transactions"] == 10 and result["labelled_fraud"] == 1
+    assert [p["name"] for p in result["policies"]] == ["model", "tested", "in force"]
+    rules = {r["id"]: r for r in result["rules"]}
+    assert rules["small"]["hits"] == 5 and rules["huge"]["hits"] == 5 and rules["huge"]["fraud_hits"] == 1
+    tested = result["policies"][1]
+    assert tested["outcomes"]["review"] + tested["outcomes"]["decline"] == 10
+    assert client.get("/v1/rules").json()["version"] == 1  # trying changes nothing
+    bad = {"rules": {"rules": [{"id": "x", "when": "nope > 1", "action": "block"}]}, "days": 1}
+    refused = client.post("/v1/rules/backtest", json=bad)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "rules", "rules", 0, "when"]

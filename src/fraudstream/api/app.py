@@ -20,7 +20,7 @@ from fraudstream.api.dependencies import Guard
 from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
 from fraudstream.api.routers import health, labels, live, policy, records, score
-from fraudstream.api.routers.policy import ListEntriesRequest
+from fraudstream.api.routers.policy import BacktestRequest, ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
 from fraudstream.rules.document import RulesetDocument
@@ -102,6 +102,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     for router in (score.router, records.router, labels.router, policy.router, live.router, health.router):
         app.include_router(router)
-    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest])
+    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest, BacktestRequest])
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fraudstream.schema import Decision, Id, Label, Name, Text, Transaction
 
@@ -35,6 +35,21 @@ class ReviewRequest(BaseModel):
     verdict: Verdict
     analyst: Name | None = None
     note: Text | None = None
+    block: list[Literal["customer", "device"]] = Field(
+        default_factory=list,
+        max_length=2,
+        description="With a fraud verdict: put the payment's customer and/or device on the block lists "
+        "(blocked_customers, blocked_devices; created when missing).",
+    )
+    block_days: float | None = Field(
+        None, gt=0, le=36_500, description="How long they stay blocked (default: for good)."
+    )
+
+    @model_validator(mode="after")
+    def _block_needs_fraud(self) -> ReviewRequest:
+        if self.block and self.verdict is not Verdict.FRAUD:
+            raise ValueError("block goes with a fraud verdict")
+        return self
 
 
 class ReviewView(BaseModel):

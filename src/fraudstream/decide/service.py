@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
 from fraudstream.pending import Pending
 from fraudstream.rules.in_force import PolicyInForce
 from fraudstream.schema import Label, Transaction
-from fraudstream.store import Store
+from fraudstream.store import Store, UnknownTransactionsError
 
 __all__ = ["DecisionService"]
 
@@ -154,6 +155,27 @@ class DecisionService:
         label, new = self.store.review(transaction_id, verdict, analyst, note, key_id)
         self._learn([label] if new else [])
         return label
+
+    def block(
+        self, transaction_id: str, kinds: Sequence[str], days: float | None = None, key_id: str | None = None
+    ) -> list[str]:
+        """Put a payment's customer and/or device on the block lists (`blocked_customers`,
+        `blocked_devices`, created as block tiers when missing); the lists it went on."""
+        transaction = self.store.transactions_for([transaction_id]).get(transaction_id)
+        if transaction is None:
+            raise UnknownTransactionsError([transaction_id])
+        expires = None if days is None else datetime.now(UTC) + timedelta(days=days)
+        policies, listed = self.store.policies, []
+        for kind in kinds:
+            value = transaction.customer_id if kind == "customer" else transaction.device_id
+            if value is None:
+                continue
+            name = f"blocked_{kind}s"
+            policies.create_list(name, kind, "block", "confirmed fraud")
+            policies.add_entries(name, [value], expires, f"fraud confirmed on {transaction_id}"[:500], key_id)
+            listed.append(name)
+        self.rules.refresh(force=True)
+        return listed
 
     def _learn(self, labels: Sequence[Label]) -> None:
         if not labels:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fraudstream.features.definitions import INPUTS
 from fraudstream.io.dataset import Dataset
 from fraudstream.store import Store
 from fraudstream.store.models import LabelRow, TransactionRow
 
-__all__ = ["stored_dataset"]
+__all__ = ["stored_count", "stored_dataset"]
 
 _COLUMNS = (
     "transaction_id",
@@ -34,6 +34,13 @@ _COLUMNS = (
     "longitude",
     "country",
 )
+
+
+def stored_count(store: Store, since: datetime) -> int:
+    """Transactions stored that were paid at or after `since`."""
+    with store.engine.connect() as connection:
+        query = select(func.count()).select_from(TransactionRow).where(TransactionRow.timestamp >= since)
+        return int(connection.execute(query).scalar_one())
 
 
 def stored_dataset(store: Store, since: datetime | None = None, until: datetime | None = None) -> Dataset:
@@ -66,13 +73,12 @@ def stored_dataset(store: Store, since: datetime | None = None, until: datetime 
     labels["reported_at"] = pd.to_datetime(labels["reported_at"], utc=True)
     labels["transaction_id"] = labels["transaction_id"].astype("string")
     labels["is_fraud"] = labels["is_fraud"].astype(bool)
-    inputs = {
-        need for need, column in INPUTS.items() if all(c in frame and frame[c].notna().any() for c in column.split("/"))
-    }
     return Dataset(
         transactions=frame,
         labels=labels,
         extras=tuple(extra_names),
-        inputs=frozenset(inputs),
+        # Every input: the service decided these payments with its model whatever they lacked,
+        # and a replay computes their features the same way.
+        inputs=frozenset(INPUTS),
         source=store.engine.url.render_as_string(hide_password=True),
     )

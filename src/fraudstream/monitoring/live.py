@@ -195,7 +195,8 @@ def decision_event(item: tuple[Transaction, Decision, float | None]) -> dict[str
             {"feature": r.feature, "value": r.value, "contribution": r.contribution, "text": r.text}
             for r in decision.reasons
         ],
-        "rules": list(decision.rules),
+        "rules": [{"id": h.id, "action": h.action, "mode": h.mode} for h in decision.rules],
+        "ruleset_version": decision.ruleset_version,
         "model_version": decision.model_version,
         "decided_at": decision.decided_at.isoformat(),
         "timings": {"total_ms": decision.timings.total_ms},

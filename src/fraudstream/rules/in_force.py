@@ -67,9 +67,10 @@ class PolicyInForce:
         self._compile(revisions[0])
 
     def check(self, document: RulesetDocument) -> Policy:
-        """Compile a ruleset against this model's features and the lists that exist; raises RulesetError."""
+        """Compile a ruleset (after the lists' tiers) against this model's features and the
+        lists that exist; raises RulesetError."""
         known = None if self.store is None else {info.name for info in self.store.lists()}
-        return compile_policy(document, self.feature_names, known_lists=known)
+        return compile_policy(document, self.feature_names, known_lists=known, tiers=self.tiers)
 
     def save(self, document: RulesetDocument, source: str, key_id: str | None = None) -> int:
         """Check a ruleset, store it as the new version and put it in force here (other

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudstream.store.models import ListEntryRow, ListRow, PolicyRevisionRow, RulesetRow
@@ -87,6 +87,25 @@ class PolicyStore:
             if row is None:
                 return None, 0
             return (None if row[0] is None else int(row[0])), int(row[1])
+
+    def rule_hits(self, since: datetime) -> dict[tuple[str, str], int]:
+        """Decisions made since `since` that each rule fired on, by (rule id, mode): counted
+        by the database over the decisions' JSON."""
+        with self._sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                sql = (
+                    "SELECT hit->>'id', hit->>'mode', count(*) FROM decisions, json_array_elements(rules) AS hit "
+                    "WHERE decided_at >= :since GROUP BY 1, 2"
+                )
+                values: dict[str, Any] = {"since": since}
+            else:
+                sql = (
+                    "SELECT json_extract(hit.value, '$.id'), json_extract(hit.value, '$.mode'), count(*) "
+                    "FROM decisions, json_each(decisions.rules) AS hit WHERE decided_at >= :since GROUP BY 1, 2"
+                )
+                # As SQLAlchemy writes a time on SQLite: UTC, naive, with microseconds.
+                values = {"since": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}
+            return {(str(rule), str(mode)): int(n) for rule, mode, n in session.execute(text(sql), values)}
 
     # -- lists --------------------------------------------------------------------
 

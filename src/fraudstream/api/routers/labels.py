@@ -100,6 +100,9 @@ def _store_review(service: DecisionService, body: bytes, key_id: str | None) -> 
     except ValidationError as exc:
         raise body_error(exc) from None
     try:
-        return service.review(review.transaction_id, review.verdict.value, review.analyst, review.note, key_id)
+        label = service.review(review.transaction_id, review.verdict.value, review.analyst, review.note, key_id)
+        if review.block:
+            service.block(review.transaction_id, review.block, review.block_days, key_id)
     except UnknownTransactionsError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return label

@@ -29,7 +29,16 @@ Service = Annotated[DecisionService, Depends(get_service)]
 ListName = Annotated[str, StringConstraints(pattern=LIST_NAME)]
 Value = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 MAX_VALUES = 1_000
+#: Days of stored history before a dashboard backtest's window that warm its features.
+WARM_DAYS = 30
+#: Beyond this many stored transactions a backtest belongs to the CLI, not to a request.
+MAX_BACKTEST = 2_000_000
 M = TypeVar("M", bound=BaseModel)
+
+
+class RuleHits(BaseModel):
+    hour: int = Field(description="Decisions it fired on in the last hour.")
+    day: int = Field(description="... in the last 24 hours.")
 
 
 class RulesetView(BaseModel):
@@ -39,6 +48,16 @@ class RulesetView(BaseModel):
     rules: list[Rule]
     lists: list[str] = Field(description="Lists with an allow or block tier, applied before the rules.")
     error: str | None = Field(None, description="Why the latest stored ruleset is not in force here, if it is not.")
+    hits: dict[str, RuleHits] = Field(description="By rule (lists as list.NAME): stored decisions it fired on.")
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: RulesetDocument = Field(description="The ruleset to try (e.g. the one in force plus a new rule).")
+    days: int = Field(7, ge=1, le=90, description="The stored days to count (the 30 before warm the features).")
+    review_cost: float = Field(0.0, ge=0)
+    customer_value: float = Field(0.0, ge=0, description="What declining a good customer's payment loses.")
 
 
 class RulesetSaved(BaseModel):
@@ -79,8 +98,12 @@ class ListEntriesRequest(BaseModel):
 def get_rules(service: Service) -> RulesetView:
     """The ruleset in force in this process, and the lists that act as tiers."""
     rules = service.rules
-    stored = service.store.policies.ruleset(rules.policy.version) if rules.policy.version is not None else None
+    policies = service.store.policies
+    stored = policies.ruleset(rules.policy.version) if rules.policy.version is not None else None
+    now = datetime.now(UTC)
+    hour, day = (_by_rule(policies.rule_hits(now - span)) for span in (timedelta(hours=1), timedelta(days=1)))
     return RulesetView(
+        hits={rule: RuleHits(hour=hour.get(rule, 0), day=n) for rule, n in day.items()},
         version=rules.policy.version,
         created_at=None if stored is None else stored.created_at,
         source=None if stored is None else stored.source,
@@ -88,6 +111,13 @@ def get_rules(service: Service) -> RulesetView:
         lists=[c.rule.id.removeprefix("list.") for c in rules.policy.rules if c.rule.id.startswith("list.")],
         error=rules.error,
     )
+
+
+def _by_rule(hits: dict[tuple[str, str], int]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for (rule, _), n in hits.items():
+        counted[rule] = counted.get(rule, 0) + n
+    return counted
 
 
 @router.put(
@@ -117,23 +147,62 @@ def _parsed(model: type[M], body: bytes) -> M:
 
 def _save_rules(service: DecisionService, document: RulesetDocument, dry_run: bool, key_id: str | None) -> RulesetSaved:
     try:
-        policy = service.rules.check(document)
+        service.rules.check(document)
         if dry_run:
-            return RulesetSaved(version=None, rules=len(policy.rules))
+            return RulesetSaved(version=None, rules=sum(rule.enabled for rule in document.rules))
         version = service.rules.save(document, "api", key_id)
     except RulesetError as exc:
-        index = {rule.id: i for i, rule in enumerate(document.rules)}
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "rules", index[p.rule], p.field or "when") if p.rule in index else ("body",),
-                    "msg": p.message if p.line is None else f"line {p.line}, column {p.column}: {p.message}",
-                    "type": "rule_invalid",
-                }
-                for p in exc.problems
-            ]
-        ) from None
-    return RulesetSaved(version=version, rules=len(service.rules.policy.rules))
+        raise _rule_errors(document, exc, ("body", "rules")) from None
+    return RulesetSaved(version=version, rules=sum(rule.enabled for rule in document.rules))
+
+
+def _rule_errors(document: RulesetDocument, exc: RulesetError, at: tuple[str, ...]) -> RequestValidationError:
+    """A 422 naming each problem's rule by its place in the body, with line and column."""
+    index = {rule.id: i for i, rule in enumerate(document.rules)}
+    return RequestValidationError(
+        [
+            {
+                "loc": (*at, index[p.rule], p.field or "when") if p.rule in index else at,
+                "msg": p.message if p.line is None else f"line {p.line}, column {p.column}: {p.message}",
+                "type": "rule_invalid",
+            }
+            for p in exc.problems
+        ]
+    )
+
+
+@router.post(
+    "/rules/backtest",
+    dependencies=[Depends(require("admin")), Depends(json_body)],
+    responses=answers(413, 415, _413="Too many stored transactions in the window; use `fraudstream backtest`"),
+    openapi_extra=one_of("BacktestRequest"),
+)
+async def post_backtest(request: Request, service: Service) -> dict[str, Any]:
+    """Try a ruleset on the stored history of the last `days` (features warmed on the 30 days
+    before): what it, the ruleset in force and the model alone would have done. Nothing changes."""
+    body = _parsed(BacktestRequest, await request.body())
+    return await run_in_threadpool(_backtest, service, body)
+
+
+def _backtest(service: DecisionService, body: BacktestRequest) -> dict[str, Any]:
+    from fraudstream.io.stored import stored_count, stored_dataset
+    from fraudstream.rules.backtest import backtest
+
+    rules = service.rules
+    try:
+        tested = rules.check(body.rules)
+    except RulesetError as exc:
+        raise _rule_errors(body.rules, exc, ("body", "rules", "rules")) from None
+    now = datetime.now(UTC)
+    since = now - timedelta(days=body.days)
+    if stored_count(service.store, since - timedelta(days=WARM_DAYS)) > MAX_BACKTEST:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"more than {MAX_BACKTEST:,} stored transactions")
+    dataset = stored_dataset(service.store, since - timedelta(days=WARM_DAYS))
+    policies = {"tested": tested}
+    if rules.policy.rules:
+        policies["in force"] = rules.policy
+    result = backtest(service.model, dataset, policies, "tested", rules.lists, since=since)
+    return result.to_json(body.review_cost, body.customer_value)
 
 
 @router.get("/lists", response_model=list[ListView], dependencies=[Depends(require("read"))])

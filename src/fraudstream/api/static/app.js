@@ -1,5 +1,4 @@
-// fraudstream live dashboard: plain JavaScript, no dependencies, works offline.
-// Every value from the API is put on the page as text (textContent), never as markup.
+// fraudstream live dashboard: plain JavaScript, no dependencies, works offline (common.js first).
 "use strict";
 
 const FEED_ROWS = 60;
@@ -8,77 +7,11 @@ const POINT_LIFETIME_MS = 90_000;
 const COLORS = { approve: "#3fb68b", review: "#f5a524", decline: "#e5484d", land: "#243041", coast: "#34445a", grid: "#2a313c", muted: "#8b96a5", accent: "#5b8def" };
 
 const state = {
-  // The key lives as long as the tab: not in localStorage, which outlives it.
-  key: sessionStorage.getItem("fraudstream.key") || "",
   points: [],
   thresholds: { review: 0.5, decline: 0.9 },
   land: null,
   events: null,
-  askingKey: false,
 };
-
-// -- small helpers --------------------------------------------------------------------
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "text") node.textContent = value;
-    else if (name === "className") node.className = value;
-    else if (name === "on") for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(name, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
-  return node;
-}
-
-const $ = (id) => document.getElementById(id);
-const fmt = {
-  int: (n) => (n == null ? "–" : Math.round(n).toLocaleString()),
-  num: (n, d = 1) => (n == null ? "–" : Number(n).toFixed(d)),
-  pct: (n) => (n == null ? "–" : (100 * n).toFixed(2) + " %"),
-  ms: (n) => (n == null ? "–" : (n < 10 ? n.toFixed(2) : n.toFixed(0)) + " ms"),
-  money: (a, c) => `${Number(a).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${c || ""}`,
-  time: (iso) => {
-    const d = new Date(iso);
-    return isNaN(d) ? "" : d.toISOString().slice(5, 19).replace("T", " ");
-  },
-};
-
-class Unauthorized extends Error {}
-
-async function api(path, options = {}) {
-  const headers = { Accept: "application/json", ...(options.headers || {}) };
-  if (state.key) headers["X-API-Key"] = state.key;
-  if (options.body) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401 || response.status === 403) {
-    askKey();
-    throw new Unauthorized(`${response.status}`);
-  }
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  return response.status === 204 ? null : response.json();
-}
-
-function askKey() {
-  if (state.askingKey) return;
-  state.askingKey = true;
-  const dialog = $("key-dialog");
-  $("key-input").value = state.key;
-  dialog.showModal();
-  dialog.addEventListener(
-    "close",
-    () => {
-      state.askingKey = false;
-      if (dialog.returnValue === "ok") {
-        state.key = $("key-input").value.trim();
-        sessionStorage.setItem("fraudstream.key", state.key);
-        connect();
-      }
-    },
-    { once: true },
-  );
-}
 
 // -- canvas -----------------------------------------------------------------------------
 
@@ -97,7 +30,14 @@ function fit(canvas) {
 
 // -- live feed --------------------------------------------------------------------------
 
+// The live rule that set the outcome reads first: it decided, whatever the model said.
+function liveRule(decision) {
+  return (decision.rules || []).find((h) => h.mode === "live" && h.action !== "score_add");
+}
+
 function topReason(decision) {
+  const rule = liveRule(decision);
+  if (rule) return `rule ${rule.id} (${rule.action})`;
   return decision.reasons && decision.reasons.length ? decision.reasons[0].text : "";
 }
 
@@ -137,7 +77,7 @@ async function connect() {
   state.events = controller;
   const status = $("status");
   const headers = { Accept: "text/event-stream" };
-  if (state.key) headers["X-API-Key"] = state.key;
+  if (session.key) headers["X-API-Key"] = session.key;
   try {
     const response = await fetch("v1/events", { headers, signal: controller.signal, cache: "no-store" });
     if (response.status === 401 || response.status === 403) {
@@ -325,10 +265,11 @@ async function pollStats() {
   }
 }
 
-async function verdict(id, value, item) {
+async function verdict(id, value, item, block = []) {
   item.querySelectorAll("button").forEach((b) => (b.disabled = true));
   try {
-    await api("v1/reviews", { method: "POST", body: JSON.stringify({ transaction_id: id, verdict: value, analyst: "dashboard" }) });
+    const review = { transaction_id: id, verdict: value, analyst: "dashboard", block };
+    await api("v1/reviews", { method: "POST", body: JSON.stringify(review) });
     item.remove();
     await pollQueue();
   } catch (error) {
@@ -355,6 +296,7 @@ async function pollQueue() {
           "div",
           { className: "actions" },
           el("button", { className: "fraud", type: "button", text: "Confirm fraud", on: { click: () => verdict(d.transaction_id, "fraud", item) } }),
+          el("button", { className: "fraud", type: "button", text: "Fraud + block", title: "Confirm fraud and block the customer and device", on: { click: () => verdict(d.transaction_id, "fraud", item, ["customer", "device"]) } }),
           el("button", { className: "legit", type: "button", text: "Legitimate", on: { click: () => verdict(d.transaction_id, "legit", item) } }),
         ),
       );
@@ -382,7 +324,7 @@ async function showDetail(id) {
       el(
         "dl",
         {},
-        ...field("time", t.timestamp),
+        ...field("time", fmt.when(t.timestamp)),
         ...field("customer", t.customer_id),
         ...field("amount", fmt.money(t.amount, t.currency)),
         ...field("merchant", `${t.merchant_id} (${t.merchant_category})`),
@@ -391,9 +333,25 @@ async function showDetail(id) {
         ...field("device", t.device_id),
         ...field("IP", t.ip),
         ...field("location", t.latitude != null ? `${t.latitude.toFixed(3)}, ${t.longitude.toFixed(3)} ${t.country || ""}` : null),
-        ...(d ? [...field("model", d.model_version), ...field("decided", `${d.decided_at} in ${fmt.ms(d.timings.total_ms)}`)] : []),
+        ...(d
+          ? [
+              ...field("model", d.model_version),
+              ...field("ruleset", d.ruleset_version == null ? "none" : `version ${d.ruleset_version}`),
+              ...field("decided", `${fmt.when(d.decided_at)} in ${fmt.ms(d.timings.total_ms)}`),
+            ]
+          : []),
       ),
     ];
+    if (d && d.rules.length) {
+      children.push(
+        el("h2", { text: "Rules fired" }),
+        el(
+          "ul",
+          { className: "rules-fired" },
+          ...d.rules.map((h) => el("li", {}, el("span", { className: `tag ${h.action}`, text: h.action }), " ", h.id, h.mode === "shadow" ? el("span", { className: "push", text: " (shadow: recorded only)" }) : "")),
+        ),
+      );
+    }
     if (d && d.reasons.length) {
       children.push(
         el("h2", { text: "Why" }),
@@ -432,6 +390,7 @@ function closeDetail() {
 
 async function main() {
   $("key-button").addEventListener("click", askKey);
+  document.addEventListener("fraudstream:key", connect);
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (e) => e.key === "Escape" && closeDetail());
   await loadLand();
