@@ -8,7 +8,9 @@ from fraudstream.decide.scorer import Scorer
 from fraudstream.features import Events, MemoryState
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
-from fraudstream.schema import Decision, Outcome, Transaction
+from fraudstream.rules.document import parse_ruleset
+from fraudstream.rules.policy import compile_policy
+from fraudstream.schema import Decision, Outcome, RuleHit, Transaction
 from fraudstream.simulate import World
 
 
@@ -21,13 +23,18 @@ def transactions_of(world: World, day: int, n: int) -> list[Transaction]:
 
 
 def test_decisions_are_what_their_own_json_validates_to(trained_model: Model, world: World) -> None:
-    """Decisions are built without validation (for speed): each must still be a valid one."""
+    """Decisions are built without validation (for speed): each must still be a valid one,
+    serialised as pydantic would (field order included: a replay republishes it)."""
     transactions = transactions_of(world, 21, 400)
-    decisions = Scorer(trained_model).score(transactions)
+    rules = parse_ruleset({"rules": [{"id": "some", "when": "amount > 50", "action": "review", "mode": "shadow"}]})
+    decisions = Scorer(trained_model).score(transactions, compile_policy(rules, trained_model.features.names, 4))
     assert [d.transaction_id for d in decisions] == [tx.transaction_id for tx in transactions]
     assert [d.customer_id for d in decisions] == [tx.customer_id for tx in transactions]
+    assert {len(d.rules) for d in decisions} == {0, 1} and {d.ruleset_version for d in decisions} == {4}
     for decision in decisions:
-        assert Decision.model_validate_json(decision.model_dump_json()) == decision
+        text = decision.model_dump_json()
+        assert Decision.model_validate_json(text) == decision
+        assert Decision.model_validate_json(text).model_dump_json() == text
         assert decision.model_fields_set == set(Decision.model_fields)
         assert type(decision.score) is float and isinstance(decision.outcome, Outcome)
         assert decision.model_version == trained_model.version
@@ -37,8 +44,9 @@ def test_decisions_are_what_their_own_json_validates_to(trained_model: Model, wo
     first = decisions[0]
     with pytest.raises(ValidationError, match="frozen"):
         first.score = 0.5  # type: ignore[misc]
-    changed = first.model_copy(update={"rules": ["blocklist:card"]})
-    assert changed.rules == ["blocklist:card"] and first.rules == [] and changed != first
+    hit = RuleHit("blocklist", "block", "live")
+    changed = first.model_copy(update={"rules": [hit]})
+    assert changed.rules == [hit] and first.rules != [hit] and changed != first
 
 
 def test_flagged_decisions_get_exact_treeshap_reasons_and_approvals_fast_ones(

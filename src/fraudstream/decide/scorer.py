@@ -50,12 +50,8 @@ class ScoredBatch:
         self, model_version: str, verdicts: Verdicts | None = None, ruleset: int | None = None
     ) -> list[Decision]:
         """The batch's decisions: the model's outcomes, or the policy's `verdicts` where it has rules."""
-        shared = {
-            "model_version": model_version,
-            "decided_at": self.decided_at,
-            "timings": self.timings,
-            "ruleset_version": ruleset,
-        }
+        # In the fields' order: a decision built without pydantic serialises its __dict__ in it.
+        shared = {"model_version": model_version, "decided_at": self.decided_at, "timings": self.timings}
         outcomes = self.outcomes if verdicts is None else verdicts.outcomes
         # A list of its own per decision, not one shared by every decision.
         hits = [[] for _ in self.transactions] if verdicts is None else verdicts.hits
@@ -68,6 +64,7 @@ class ScoredBatch:
                     "outcome": outcome,
                     "reasons": reasons,
                     "rules": rules,
+                    "ruleset_version": ruleset,
                     **shared,
                 }
             )
