@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 #: Ten years: the demo's stream may run that far ahead of the clock.
 DEMO_FUTURE_HOURS = 24 * 365 * 10
+DEMO_RULES = Path(__file__).parent / "rules" / "demo.yaml"
 ALL_INPUTS = frozenset({"customer", "merchant", "terminal", "device", "location", "channel", "category"})
 
 
@@ -181,7 +182,7 @@ def run_live(
     for suffix in ("", "-wal", "-shm"):  # each demo run starts with an empty database
         (home / f"fraudstream.db{suffix}").unlink(missing_ok=True)
     # The simulated days run ahead of the clock (a day in about a minute): accept their times.
-    settings = Settings(home=home, host=host, port=port, max_future_hours=DEMO_FUTURE_HOURS)
+    settings = Settings(home=home, host=host, port=port, max_future_hours=DEMO_FUTURE_HOURS, rules=DEMO_RULES)
     runtime = build_runtime(settings, model=demo.model, state=MemoryState())
     known_now = demo.labels["reported_at"] < pd.Timestamp(demo.live_start)
     with working(console, "warming the feature state with the history"):
