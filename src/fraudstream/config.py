@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     rules: Path | None = Field(
         None, description="A ruleset file (YAML) to put in force at start, unless the stored one is the same."
     )
+    case_outcomes: tuple[Literal["review", "decline"], ...] = Field(
+        ("review",),
+        description='Outcomes whose payments open cases (JSON list, e.g. ["review", "decline"]).',
+    )
+    case_sla_hours: float = Field(24.0, gt=0, description="How long a case may stay open before it is overdue.")
     rules_refresh_s: float = Field(
         1.0, gt=0, description="How often a process looks for a new ruleset or list change (at a batch boundary)."
     )

@@ -129,6 +129,7 @@ def build_runtime(
             )
         model = Model.load(settings.model_path)
     store = Store(settings.database)
+    store.cases.configure(settings.case_outcomes, settings.case_sla_hours)
     if state is None:
         state = _state(settings)
     scorer = Scorer(model, state, n_reasons=settings.n_reasons)

@@ -19,7 +19,8 @@ from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
 from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
-from fraudstream.api.routers import health, labels, live, policy, records, score
+from fraudstream.api.routers import cases, health, labels, live, policy, records, score
+from fraudstream.api.routers.cases import CaseChange, NoteRequest
 from fraudstream.api.routers.policy import BacktestRequest, ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
@@ -100,8 +101,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     if runtime is not None:
         app.state.runtime = runtime
-    for router in (score.router, records.router, labels.router, policy.router, live.router, health.router):
+    for router in (
+        score.router,
+        records.router,
+        labels.router,
+        cases.router,
+        policy.router,
+        live.router,
+        health.router,
+    ):
         app.include_router(router)
-    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest, BacktestRequest])
+    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest, BacktestRequest, CaseChange, NoteRequest])
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

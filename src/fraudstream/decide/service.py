@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,6 +177,30 @@ class DecisionService:
             listed.append(name)
         self.rules.refresh(force=True)
         return listed
+
+    def close_case(
+        self,
+        case_id: int,
+        verdict: str,
+        analyst: str | None = None,
+        note: str | None = None,
+        block: Sequence[str] = (),
+        key_id: str | None = None,
+    ) -> list[str]:
+        """A verdict on a case: closed, and each of its payments reviewed with it (so labelled,
+        and the labels folded into the features); with a fraud verdict, `block` puts the
+        customer and the devices on the block lists. The case's transaction ids."""
+        cases = self.store.cases
+        case = cases.get(case_id)
+        closed_at = datetime.now(UTC)
+        cases.close(case_id, verdict, closed_at)
+        ids = cases.transaction_ids(replace(case, closed_at=closed_at))
+        for transaction_id in ids:
+            self.review(transaction_id, verdict, analyst, note, key_id)
+        if verdict == "fraud" and block:
+            for transaction_id in ids:
+                self.block(transaction_id, block, key_id=key_id)
+        return ids
 
     def _learn(self, labels: Sequence[Label]) -> None:
         if not labels:

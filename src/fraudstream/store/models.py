@@ -1,5 +1,5 @@
 """Database tables: transactions, their decisions, labels and analysts' reviews; the
-rulesets and lists decisions are made with."""
+rulesets and lists decisions are made with; cases."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -27,6 +28,8 @@ __all__ = [
     "DECISIONS",
     "TRANSACTIONS",
     "Base",
+    "CaseNoteRow",
+    "CaseRow",
     "DecisionRow",
     "LabelRow",
     "ListEntryRow",
@@ -178,6 +181,46 @@ class PolicyRevisionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lists: Mapped[int] = mapped_column(BigInteger)
+
+
+class CaseRow(Base):
+    """A customer's flagged payments worked as one case: open -> assigned -> closed with a verdict.
+
+    A case holds the customer's flagged decisions made from `opened_at` until it closes; at
+    most one case per customer is not closed (the partial unique index).
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "uq_cases_one_open_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index("ix_cases_status_opened_at", "status", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))  # open | assigned | closed
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    verdict: Mapped[str | None] = mapped_column(String(16))  # fraud | legit, once closed
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class CaseNoteRow(Base):
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str | None] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
