@@ -91,13 +91,18 @@ def test_live_rows_review_and_detail(browser: Any, server: Server, tmp_path: Pat
     assert page.get_attribute("#feed tr:first-child", "data-id") == "ui-5"  # newest on top
     assert page.get_attribute("#feed tr:first-child", "class").startswith("review")
 
-    page.wait_for_function("document.querySelectorAll('#queue li').length >= 6", timeout=10_000)
-    target = page.get_attribute("#queue li:first-child", "data-id")
-    page.click("#queue li:first-child button.fraud")
-    page.wait_for_function(f"!document.querySelector('#queue li[data-id=\"{target}\"]')")
-    stored = server.runtime.service.store.get(target)
-    assert stored is not None and [label.is_fraud for label in stored.labels] == [True]
-    assert stored.reviews[0].analyst == "dashboard"
+    # Everything went to review: one case per customer (four of them).
+    page.wait_for_function("document.querySelectorAll('#cases li').length >= 4", timeout=10_000)
+    target = page.get_attribute("#cases li:first-child", "data-id")
+    page.click("#cases li:first-child button.fraud")
+    page.wait_for_function(f"!document.querySelector('#cases li[data-id=\"{target}\"]')")
+    store = server.runtime.service.store
+    ids = store.cases.transaction_ids(store.cases.get(int(target)))
+    assert len(ids) >= 1
+    for tx_id in ids:
+        stored = store.get(tx_id)
+        assert stored is not None and [label.is_fraud for label in stored.labels] == [True]
+        assert stored.reviews[0].analyst == "dashboard"
 
     page.click("#feed tr:first-child")
     page.wait_for_selector("#detail.open")
@@ -123,11 +128,15 @@ def test_markup_in_data_is_shown_as_text(browser: Any, server: Server) -> None:
         ),
     ).raise_for_status()
     page.wait_for_selector("#feed tr")
-    page.wait_for_function("document.querySelectorAll('#queue li').length >= 1", timeout=10_000)
+    page.wait_for_function("document.querySelectorAll('#cases li').length >= 1", timeout=10_000)
     page.click("#feed tr:first-child")
     page.wait_for_selector("#detail.open")
     assert page.evaluate("window.__pwned") is None
-    assert page.locator("#feed img, #queue img, #detail img, #feed script, #detail b").count() == 0
+    page.keyboard.press("Escape")  # the drawer covers the cases
+    page.click("#cases li:first-child .who")
+    page.wait_for_selector("#detail .case-map")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#feed img, #cases img, #detail img, #feed script, #detail b").count() == 0
     assert "<script>window.__pwned=2" in page.text_content("#feed tr:first-child")
 
 
@@ -188,3 +197,61 @@ def test_rules_page_tries_a_rule_on_stored_history_then_enables_it(
     assert decided["outcome"] == "decline" and decided["rules"][0]["id"] == "big_ones"
     page.screenshot(path=str(tmp_path / "rules.png"), full_page=True)
     assert not problems, problems
+
+
+def test_a_case_is_worked_from_the_queue_to_a_verdict_visible_on_its_payments(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    far = [tx(i, customer_id="C-case", latitude=48.85 + i, longitude=2.35 - 3 * i) for i in range(3)]
+    httpx.post(f"{server.url}/v1/score", json=far).raise_for_status()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_selector("#cases li .who")
+    assert "C-case · 3 payments" in page.text_content("#cases li:first-child")
+    page.click("#cases li:first-child .who")
+    page.wait_for_selector("#detail.open .case-actions")
+    assert page.locator("#detail table.compact").first.locator("tr").count() == 3
+    page.click("text=Assign to me")
+    page.wait_for_selector("#detail-body p.hint:has-text('assigned to dashboard')")
+    page.fill("#detail .note-form textarea", "three countries in an hour")
+    page.click("#detail .note-form button")
+    page.wait_for_selector("#detail .notes li")
+    assert "three countries in an hour" in page.text_content("#detail .notes")
+    page.screenshot(path=str(tmp_path / "case.png"), full_page=True)
+    page.click("#detail .case-actions button.fraud >> nth=0")
+    page.wait_for_selector("#detail-body >> text=its payments are labelled fraud")
+    page.wait_for_selector("#cases-empty:not([hidden])")
+
+    page.click("#detail table.compact tr >> nth=0")  # a payment of the case: its own detail
+    page.wait_for_selector("#detail-body >> text=Feedback")
+    assert "fraud · analyst" in page.text_content("#detail-body")
+    assert not problems, problems
+
+
+def test_the_feed_filters_by_outcome_and_finds_transactions_and_customers(browser: Any, server: Server) -> None:
+    rules = {"rules": [{"id": "big", "when": "amount > 33", "action": "block"}]}
+    httpx.put(f"{server.url}/v1/rules", json=rules).raise_for_status()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server.url)
+    page.wait_for_selector("#status[data-state=live]")
+    httpx.post(f"{server.url}/v1/score", json=[tx(i) for i in range(6)]).raise_for_status()  # 30..35: two over 33
+    page.wait_for_selector("#feed tr:nth-child(6)")
+    page.select_option("#feed-filter", "decline")
+    assert page.locator("#feed tr:visible").count() == 2
+    assert page.text_content("#feed tr:visible >> nth=0").count("UTC") == 1  # date, time and zone
+    page.select_option("#feed-filter", "")
+    assert page.locator("#feed tr:visible").count() == 6
+
+    page.fill("#search", "ui-5")
+    page.press("#search", "Enter")
+    page.wait_for_selector("#detail.open >> text=Rules fired")
+    assert "big" in page.text_content("#detail-body")
+    page.fill("#search", "C-ui-1")
+    page.press("#search", "Enter")
+    page.wait_for_selector("#detail-body >> text=Customer C-ui-1")
+    assert page.locator("#detail-body tr").count() == 2  # ui-1 and ui-5
+    page.fill("#search", "nobody")
+    page.press("#search", "Enter")
+    page.wait_for_selector("#search-status:has-text('no such transaction or customer')")

@@ -45,7 +45,7 @@ function addRow(d) {
   const row = el(
     "tr",
     { className: `${d.outcome} fresh`, dataset: { id: d.transaction_id }, on: { click: () => showDetail(d.transaction_id) } },
-    el("td", { text: fmt.time(d.timestamp), title: d.timestamp }),
+    el("td", { text: fmt.when(d.timestamp), title: d.timestamp }),
     el("td", { text: d.customer_id }),
     el("td", { className: "num", text: fmt.money(d.amount, d.currency) }),
     el("td", { text: `${d.merchant_id} · ${d.merchant_category}`, title: d.merchant_category }),
@@ -201,27 +201,43 @@ function drawHistogram(counts) {
     ctx.setLineDash([3, 3]);
     ctx.beginPath(); ctx.moveTo(t * width, 0); ctx.lineTo(t * width, height - 14); ctx.stroke();
     ctx.setLineDash([]);
+    ctx.fillStyle = COLORS[name] || COLORS.accent;
+    const label = `${name} ${t.toFixed(2)}`;
+    const at = Math.min(t * width + 4, width - ctx.measureText(label).width - 2);
+    ctx.fillText(label, at, name === "review" ? 11 : 24);
   }
 }
 
-function drawLines(canvas, series, format) {
+// Lines over time with a legend; the scale ends near the 95th percentile, so one spike does
+// not flatten the rest: higher points are drawn at the top edge, marked.
+function drawLines(canvas, series, format, ceiling = Infinity) {
   const { ctx, width, height } = fit(canvas);
   ctx.clearRect(0, 0, width, height);
-  const values = series.flatMap((s) => s.values).filter((v) => v != null);
-  const max = Math.max(1e-9, ...values) * 1.15;
+  const values = series.flatMap((s) => s.values).filter((v) => v != null).sort((a, b) => a - b);
+  const typical = values.length ? values[Math.floor(0.95 * (values.length - 1))] : 0;
+  const max = Math.min(ceiling, Math.max(1e-9, typical * 1.3, values.length ? values[0] : 0));
   const n = Math.max(2, ...series.map((s) => s.values.length));
   const x = (i) => (i / (n - 1)) * (width - 36) + 34;
-  const y = (v) => height - 6 - (v / max) * (height - 14);
+  const y = (v) => height - 16 - (Math.min(v, max) / max) * (height - 30);
   ctx.strokeStyle = COLORS.grid;
   ctx.fillStyle = COLORS.muted;
   ctx.font = "11px system-ui";
-  for (const frac of [0.5, 1]) {
-    const v = (max / 1.15) * frac;
+  for (const frac of [0, 0.5, 1]) {
+    const v = max * frac;
     ctx.beginPath(); ctx.moveTo(34, y(v)); ctx.lineTo(width, y(v)); ctx.stroke();
     ctx.fillText(format(v), 0, y(v) + 4);
   }
+  ctx.fillText(`last ${n} min`, 34, height - 2);
+  let legend = width;
+  for (const s of [...series].reverse()) {
+    legend -= ctx.measureText(s.name).width + 18;
+    ctx.fillStyle = s.color;
+    ctx.fillRect(legend, height - 10, 10, 3);
+    ctx.fillText(s.name, legend + 13, height - 2);
+  }
   for (const s of series) {
     ctx.strokeStyle = s.color;
+    ctx.fillStyle = s.color;
     ctx.lineWidth = 1.8;
     ctx.beginPath();
     let started = false;
@@ -231,11 +247,16 @@ function drawLines(canvas, series, format) {
       else { ctx.moveTo(x(i), y(v)); started = true; }
     });
     ctx.stroke();
+    s.values.forEach((v, i) => {
+      if (v != null && v > max) {
+        ctx.beginPath(); ctx.moveTo(x(i) - 4, y(max) + 6); ctx.lineTo(x(i) + 4, y(max) + 6); ctx.lineTo(x(i), y(max)); ctx.fill();
+      }
+    });
   }
   ctx.lineWidth = 1;
 }
 
-// -- stats, queue, detail ---------------------------------------------------------------
+// -- stats, detail ----------------------------------------------------------------------
 
 async function pollStats() {
   try {
@@ -251,12 +272,12 @@ async function pollStats() {
     $("kpi-p50").textContent = fmt.ms(s.latency_ms.p50);
     $("kpi-p99").textContent = fmt.ms(s.latency_ms.p99);
     drawHistogram(s.score_histogram);
-    drawLines($("flagged"), [{ values: s.timeline.map((p) => p.flagged_rate), color: COLORS.review }], (v) => (100 * v).toFixed(1) + "%");
+    drawLines($("flagged"), [{ name: "flagged", values: s.timeline.map((p) => p.flagged_rate), color: COLORS.review }], (v) => (100 * v).toFixed(1) + "%", 1);
     drawLines(
       $("latency"),
       [
-        { values: s.timeline.map((p) => p.p99_ms), color: COLORS.decline },
-        { values: s.timeline.map((p) => p.p50_ms), color: COLORS.accent },
+        { name: "p99", values: s.timeline.map((p) => p.p99_ms), color: COLORS.decline },
+        { name: "p50", values: s.timeline.map((p) => p.p50_ms), color: COLORS.accent },
       ],
       (v) => v.toFixed(v < 10 ? 1 : 0),
     );
@@ -265,54 +286,7 @@ async function pollStats() {
   }
 }
 
-async function verdict(id, value, item, block = []) {
-  item.querySelectorAll("button").forEach((b) => (b.disabled = true));
-  try {
-    const review = { transaction_id: id, verdict: value, analyst: "dashboard", block };
-    await api("v1/reviews", { method: "POST", body: JSON.stringify(review) });
-    item.remove();
-    await pollQueue();
-  } catch (error) {
-    item.querySelectorAll("button").forEach((b) => (b.disabled = false));
-    console.warn(error);
-  }
-}
-
-async function pollQueue() {
-  try {
-    const page = await api("v1/reviews/queue?limit=25");
-    const list = $("queue");
-    const items = page.items.map(({ transaction: t, decision: d }) => {
-      const item = el("li", { dataset: { id: d.transaction_id } });
-      item.append(
-        el(
-          "div",
-          { className: "line" },
-          el("span", { className: "who", text: `${t.customer_id} · ${fmt.money(t.amount, t.currency)}`, on: { click: () => showDetail(d.transaction_id) } }),
-          el("span", { className: "outcome review", text: fmt.num(d.score, 3) }),
-        ),
-        el("div", { className: "why", text: d.reasons.map((r) => r.text).join(" · ") }),
-        el(
-          "div",
-          { className: "actions" },
-          el("button", { className: "fraud", type: "button", text: "Confirm fraud", on: { click: () => verdict(d.transaction_id, "fraud", item) } }),
-          el("button", { className: "fraud", type: "button", text: "Fraud + block", title: "Confirm fraud and block the customer and device", on: { click: () => verdict(d.transaction_id, "fraud", item, ["customer", "device"]) } }),
-          el("button", { className: "legit", type: "button", text: "Legitimate", on: { click: () => verdict(d.transaction_id, "legit", item) } }),
-        ),
-      );
-      return item;
-    });
-    list.replaceChildren(...items);
-    $("queue-count").textContent = String(items.length) + (page.next_cursor ? "+" : "");
-    $("queue-empty").hidden = items.length > 0;
-  } catch (error) {
-    if (!(error instanceof Unauthorized)) console.warn(error);
-  }
-}
-
 async function showDetail(id) {
-  const drawer = $("detail");
-  const body = $("detail-body");
   try {
     const { transaction: t, decision: d, labels, reviews } = await api(`v1/transactions/${encodeURIComponent(id)}`);
     const field = (name, value) => [el("dt", { text: name }), el("dd", { text: value == null || value === "" ? "–" : value })];
@@ -373,12 +347,64 @@ async function showDetail(id) {
         ),
       );
     }
-    body.replaceChildren(...children);
-    drawer.classList.add("open");
-    drawer.setAttribute("aria-hidden", "false");
+    openDrawer(children);
   } catch (error) {
     if (!(error instanceof Unauthorized)) console.warn(error);
   }
+}
+
+// A transaction id opens its detail; otherwise a customer id, its latest payments.
+async function search(event) {
+  event.preventDefault();
+  const id = $("search").value.trim();
+  $("search-status").textContent = "";
+  if (!id) return;
+  try {
+    await api(`v1/transactions/${encodeURIComponent(id)}`);
+    await showDetail(id);
+    return;
+  } catch (error) {
+    if (error instanceof Unauthorized || !(error instanceof ApiError) || error.status !== 404) return;
+  }
+  try {
+    const customer = await api(`v1/customers/${encodeURIComponent(id)}`);
+    openDrawer([
+      el("h3", { text: `Customer ${customer.customer_id}` }),
+      el("p", { className: "hint", text: `${customer.recent.length} latest payments, as of ${fmt.when(customer.as_of)}` }),
+      el(
+        "table",
+        { className: "feed compact" },
+        el(
+          "tbody",
+          {},
+          ...customer.recent.map(({ transaction: t, decision: d }) =>
+            el(
+              "tr",
+              { on: { click: () => showDetail(t.transaction_id) } },
+              el("td", { text: fmt.when(t.timestamp) }),
+              el("td", { className: "num", text: fmt.money(t.amount, t.currency) }),
+              el("td", { text: t.merchant_id }),
+              el("td", { className: "num", text: fmt.num(d.score, 3) }),
+              el("td", {}, el("span", { className: `outcome ${d.outcome}`, text: d.outcome })),
+            ),
+          ),
+        ),
+      ),
+    ]);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) $("search-status").textContent = "no such transaction or customer";
+    else if (!(error instanceof Unauthorized)) console.warn(error);
+  }
+}
+
+function filterFeed() {
+  $("feed").dataset.show = $("feed-filter").value;
+}
+
+function openDrawer(children) {
+  $("detail-body").replaceChildren(...children);
+  $("detail").classList.add("open");
+  $("detail").setAttribute("aria-hidden", "false");
 }
 
 function closeDetail() {
@@ -391,14 +417,14 @@ function closeDetail() {
 async function main() {
   $("key-button").addEventListener("click", askKey);
   document.addEventListener("fraudstream:key", connect);
+  $("search-form").addEventListener("submit", search);
+  $("feed-filter").addEventListener("change", filterFeed);
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (e) => e.key === "Escape" && closeDetail());
   await loadLand();
   connect();
   pollStats();
-  pollQueue();
   setInterval(pollStats, 1000);
-  setInterval(pollQueue, 3000);
   setInterval(drawMap, 100);
   drawMap();
 }

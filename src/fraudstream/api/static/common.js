@@ -27,10 +27,6 @@ const fmt = {
   pct: (n) => (n == null ? "–" : (100 * n).toFixed(2) + " %"),
   ms: (n) => (n == null ? "–" : (n < 10 ? n.toFixed(2) : n.toFixed(0)) + " ms"),
   money: (a, c) => `${Number(a).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${c || ""}`,
-  time: (iso) => {
-    const d = new Date(iso);
-    return isNaN(d) ? "" : d.toISOString().slice(5, 19).replace("T", " ");
-  },
   // Date, time and zone: what a record needs to be read without guessing.
   when: (iso) => {
     const d = new Date(iso);
