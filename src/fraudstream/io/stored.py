@@ -12,28 +12,11 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from fraudstream.features.definitions import INPUTS
-from fraudstream.io.dataset import Dataset
+from fraudstream.io.dataset import TRANSACTION_FIELDS, Dataset
 from fraudstream.store import Store
 from fraudstream.store.models import LabelRow, TransactionRow
 
 __all__ = ["stored_count", "stored_dataset"]
-
-_COLUMNS = (
-    "transaction_id",
-    "timestamp",
-    "customer_id",
-    "amount",
-    "currency",
-    "merchant_id",
-    "merchant_category",
-    "channel",
-    "terminal_id",
-    "device_id",
-    "ip",
-    "latitude",
-    "longitude",
-    "country",
-)
 
 
 def stored_count(store: Store, since: datetime) -> int:
@@ -45,7 +28,7 @@ def stored_count(store: Store, since: datetime) -> int:
 
 def stored_dataset(store: Store, since: datetime | None = None, until: datetime | None = None) -> Dataset:
     """Transactions paid in [since, until) with every label stored for them."""
-    query = select(*(getattr(TransactionRow, c) for c in _COLUMNS), TransactionRow.extra).order_by(
+    query = select(*(getattr(TransactionRow, c) for c in TRANSACTION_FIELDS), TransactionRow.extra).order_by(
         TransactionRow.timestamp
     )
     if since is not None:
@@ -58,10 +41,10 @@ def stored_dataset(store: Store, since: datetime | None = None, until: datetime 
             connection.execute(select(LabelRow.transaction_id, LabelRow.is_fraud, LabelRow.reported_at)).all(),
             columns=["transaction_id", "is_fraud", "reported_at"],
         )
-    frame = pd.DataFrame(rows, columns=[*_COLUMNS, "extra"])
+    frame = pd.DataFrame(rows, columns=[*TRANSACTION_FIELDS, "extra"])
     extras = pd.json_normalize(frame.pop("extra").tolist()) if len(frame) else pd.DataFrame()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    for name in _COLUMNS:
+    for name in TRANSACTION_FIELDS:
         if name not in ("timestamp", "amount", "latitude", "longitude"):
             frame[name] = frame[name].astype("string")
     for name in ("amount", "latitude", "longitude"):

@@ -129,6 +129,19 @@ async function loadLand() {
   }
 }
 
+// The land outline in a projection (x of a longitude, y of a latitude).
+function drawLand(ctx, x, y) {
+  ctx.fillStyle = COLORS.land;
+  ctx.strokeStyle = COLORS.coast;
+  ctx.beginPath();
+  for (const ring of state.land || []) {
+    ring.forEach(([lon, lat], i) => (i ? ctx.lineTo(x(lon), y(lat)) : ctx.moveTo(x(lon), y(lat))));
+    ctx.closePath();
+  }
+  ctx.fill("evenodd");
+  ctx.stroke();
+}
+
 function drawMap() {
   const { ctx, width, height } = fit($("map"));
   const x = (lon) => ((lon + 180) / 360) * width;
@@ -142,15 +155,7 @@ function drawMap() {
   for (let lat = -60; lat <= 60; lat += 30) {
     ctx.beginPath(); ctx.moveTo(0, y(lat)); ctx.lineTo(width, y(lat)); ctx.stroke();
   }
-  ctx.fillStyle = COLORS.land;
-  ctx.strokeStyle = COLORS.coast;
-  ctx.beginPath();
-  for (const ring of state.land || []) {
-    ring.forEach(([lon, lat], i) => (i ? ctx.lineTo(x(lon), y(lat)) : ctx.moveTo(x(lon), y(lat))));
-    ctx.closePath();
-  }
-  ctx.fill("evenodd");
-  ctx.stroke();
+  drawLand(ctx, x, y);
 
   const now = performance.now();
   state.points = state.points.filter((p) => now - p.at < POINT_LIFETIME_MS);

@@ -88,15 +88,7 @@ function drawCaseMap(canvas, payments) {
   const lat0 = (Math.max(...lats) + Math.min(...lats)) / 2 + span / 4;
   const x = (lon) => ((lon - lon0) / span) * width;
   const y = (lat) => ((lat0 - lat) / (span / 2)) * height;
-  ctx.fillStyle = COLORS.land;
-  ctx.strokeStyle = COLORS.coast;
-  ctx.beginPath();
-  for (const ring of state.land || []) {
-    ring.forEach(([lon, lat], i) => (i ? ctx.lineTo(x(lon), y(lat)) : ctx.moveTo(x(lon), y(lat))));
-    ctx.closePath();
-  }
-  ctx.fill("evenodd");
-  ctx.stroke();
+  drawLand(ctx, x, y);
   ctx.strokeStyle = COLORS.muted;
   ctx.beginPath();
   located.forEach(({ transaction: t }, i) => (i ? ctx.lineTo(x(t.longitude), y(t.latitude)) : ctx.moveTo(x(t.longitude), y(t.latitude))));
