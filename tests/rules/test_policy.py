@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fraudstream.rules.document import RulesetError, parse_ruleset
-from fraudstream.rules.fields import table_frame
+from fraudstream.rules.fields import table_columns
 from fraudstream.rules.lists import tier_rules
 from fraudstream.rules.policy import ListValues, compile_policy
 from fraudstream.schema import Outcome
@@ -21,8 +21,8 @@ def judged(rules: list[dict[str, Any]], rows: dict[str, list[Any]], scores: list
     policy = compile_policy(parse_ruleset({"rules": rules}), FEATURES, version=3, tiers=tiers)
     n = len(scores)
     X = np.column_stack([np.asarray(rows.get(name, [np.nan] * n), dtype=float) for name in FEATURES])
-    frame = table_frame(rows, X, FEATURES, np.asarray(scores), policy.columns)
-    return policy.verdicts(frame, np.asarray(scores), THRESHOLDS, lists or {})
+    columns = table_columns(rows, X, FEATURES, np.asarray(scores), policy.columns)
+    return policy.verdicts(columns, np.asarray(scores), THRESHOLDS, lists or {})
 
 
 def rule(id: str, when: str, action: Any, **more: Any) -> dict[str, Any]:
@@ -162,3 +162,25 @@ def test_a_ruleset_file_is_checked_before_anything_compiles(text: str, message: 
     with pytest.raises(RulesetError) as caught:
         parse_ruleset(text)
     assert message.lower() in str(caught.value).lower()
+
+
+@pytest.mark.parametrize("prefix", [False, True])
+def test_a_list_matches_alike_in_a_batch_and_in_a_history_chunk(prefix: bool) -> None:
+    import polars as pl
+
+    rng = np.random.default_rng(3)
+    values = [
+        None if rng.random() < 0.1 else f"{rng.integers(0, 60):02d}{rng.integers(0, 999):03d}" for _ in range(6000)
+    ]
+    present = sorted({v for v in values if v is not None})
+    chosen = {"07", "1234", "45", "12", "59000"} if prefix else set(present[::40])
+    listed = ListValues(frozenset(chosen), prefix)
+    column = pl.Series("v", values, dtype=pl.String)
+    small = pl.concat([listed.mask(column[i : i + 500], "m") for i in range(0, len(values), 500)])
+    large = listed.mask(column, "m")  # past SMALL: Polars' own is_in
+    expected = [
+        v is not None and (any(v.startswith(p) for p in listed.values) if prefix else v in listed.values)
+        for v in values
+    ]
+    assert small.to_list() == large.to_list() == expected
+    assert sum(expected) > 50

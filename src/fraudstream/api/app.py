@@ -19,9 +19,9 @@ from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
 from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
-from fraudstream.api.routers import cases, health, labels, live, policy, records, score
+from fraudstream.api.routers import cases, health, labels, live, records, rules, score
 from fraudstream.api.routers.cases import CaseChange, NoteRequest
-from fraudstream.api.routers.policy import BacktestRequest, ListEntriesRequest
+from fraudstream.api.routers.rules import BacktestRequest, ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
 from fraudstream.rules.document import RulesetDocument
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         records.router,
         labels.router,
         cases.router,
-        policy.router,
+        rules.router,
         live.router,
         health.router,
     ):

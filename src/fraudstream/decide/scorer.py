@@ -23,7 +23,7 @@ from fraudstream.features.state.base import FeatureState, Fold, Workspace
 from fraudstream.model.artifact import Model
 from fraudstream.model.explain import top_reasons
 from fraudstream.pending import Pending
-from fraudstream.rules.fields import batch_frame
+from fraudstream.rules.fields import batch_columns
 from fraudstream.rules.policy import Lists, Policy, Verdicts
 from fraudstream.schema import Decision, Label, Outcome, Reason, Timings, Transaction
 
@@ -163,9 +163,9 @@ class Scorer:
         if not policy.rules:
             return None
         names = self.model.features.names
-        frame = batch_frame(scored.transactions, scored.features, names, scored.scores, policy.columns)
+        columns = batch_columns(scored.transactions, scored.features, names, scored.scores, policy.columns)
         thresholds = (self.model.thresholds.review, self.model.thresholds.decline)
-        return policy.verdicts(frame, scored.scores, thresholds, lists)
+        return policy.verdicts(columns, scored.scores, thresholds, lists)
 
     def score(
         self, transactions: Sequence[Transaction], policy: Policy | None = None, lists: Lists | None = None

@@ -24,7 +24,7 @@ from fraudstream.features import FeatureEngine
 from fraudstream.features.engine import history_events
 from fraudstream.io.dataset import Dataset
 from fraudstream.model.artifact import Model
-from fraudstream.rules.fields import TRANSACTION_FIELDS, table_frame
+from fraudstream.rules.fields import TRANSACTION_FIELDS, table_columns
 from fraudstream.rules.policy import Lists, Policy, Verdicts
 from fraudstream.schema import Outcome
 
@@ -172,7 +172,7 @@ def replay(
     transactions = dataset.transactions
     fraud_by_id = _is_fraud(dataset)
     fields = sorted({c for p in policies.values() for c in p.columns} & set(TRANSACTION_FIELDS))
-    columns = sorted({c for p in policies.values() for c in p.columns})
+    needed = sorted({c for p in policies.values() for c in p.columns})
     events, order = history_events(transactions, dataset.labels, model.features.extras)
     engine = FeatureEngine(model.features)
     thresholds = (model.thresholds.review, model.thresholds.decline)
@@ -195,8 +195,8 @@ def replay(
         ids = table["transaction_id"].to_numpy(dtype=object)
         fraud = table["transaction_id"].map(fraud_by_id).fillna(False).to_numpy(dtype=bool)
         scores = model.predict(X)
-        frame = table_frame({c: table[c] for c in fields if c in table}, X, model.features.names, scores, columns)
-        verdicts = {name: policy.verdicts(frame, scores, thresholds, lists or {}) for name, policy in policies.items()}
+        columns = table_columns({c: table[c] for c in fields if c in table}, X, model.features.names, scores, needed)
+        verdicts = {name: p.verdicts(columns, scores, thresholds, lists or {}) for name, p in policies.items()}
         yield Replayed(ids, ts, table["amount"].to_numpy(dtype=float), fraud, scores, verdicts)
 
 

@@ -1,5 +1,5 @@
 """What a rule can read: the transaction's fields, the model's features and `score`, as
-columns of one frame per batch (live) or per history (backtest).
+Polars columns of a batch (live) or of a history's chunk (backtest).
 
 Missing values are nulls, never NaN: in Polars NaN compares greater than every number,
 so `x > 5` would hold for a feature that is not known. Yes/no features are booleans, so
@@ -19,7 +19,7 @@ import polars as pl
 from fraudstream.features import FEATURES
 from fraudstream.schema import Transaction
 
-__all__ = ["SCORE", "TRANSACTION_FIELDS", "batch_frame", "rule_schema", "table_frame"]
+__all__ = ["SCORE", "TRANSACTION_FIELDS", "batch_columns", "rule_schema", "table_columns"]
 
 SCORE = "score"
 
@@ -59,14 +59,14 @@ def _feature_column(name: str, values: npt.NDArray[np.float64]) -> pl.Series:
     return series.cast(pl.Boolean) if _is_flag(name) else series
 
 
-def batch_frame(
+def batch_columns(
     transactions: Sequence[Transaction],
     X: npt.NDArray[np.float64],
     feature_names: Sequence[str],
     scores: npt.NDArray[np.float64],
     columns: Iterable[str],
-) -> pl.DataFrame:
-    """The named columns of a scored batch (features are X's columns, in `feature_names` order)."""
+) -> dict[str, pl.Series]:
+    """The named columns of a scored batch, and `score` (features are X's columns, in `feature_names` order)."""
     index = {name: i for i, name in enumerate(feature_names)}
     series = [pl.Series(SCORE, scores, dtype=pl.Float64)]  # always one column: a frame's height is its columns'
     wanted = [name for name in columns if name in TRANSACTION_FIELDS]
@@ -77,18 +77,18 @@ def batch_frame(
         for name, column in zip(wanted, values, strict=True):
             series.append(pl.Series(name, list(column), dtype=TRANSACTION_FIELDS[name]))
     series += [_feature_column(name, X[:, index[name]]) for name in columns if name in index and name not in wanted]
-    return pl.DataFrame(series)
+    return {column.name: column for column in series}
 
 
-def table_frame(
+def table_columns(
     table: Mapping[str, Any],
     X: npt.NDArray[np.float64],
     feature_names: Sequence[str],
     scores: npt.NDArray[np.float64],
     columns: Iterable[str],
-) -> pl.DataFrame:
-    """The named columns of a scored history: transaction fields from `table`'s columns
-    (a pandas frame or a mapping of arrays; absent ones are null)."""
+) -> dict[str, pl.Series]:
+    """The named columns of a scored history, and `score`: transaction fields from `table`'s
+    columns (a pandas frame or a mapping of arrays; absent ones are null)."""
     index = {name: i for i, name in enumerate(feature_names)}
     n = len(scores)
     series = [pl.Series(SCORE, scores, dtype=pl.Float64)]
@@ -104,4 +104,4 @@ def table_frame(
                 series.append(pl.Series(name, [None] * n, dtype=dtype))
         else:
             series.append(_feature_column(name, X[:, index[name]]))
-    return pl.DataFrame(series)
+    return {column.name: column for column in series}

@@ -6,8 +6,8 @@ the model's thresholds decide on the shifted score. Shadow rules are evaluated a
 recorded like live ones and never change an outcome. Every decision records each rule
 that fired, live or shadow.
 
-The same `Policy.verdicts` runs live (a batch's frame) and in backtests (a history's
-frame): one vectorised pass of every condition over the frame.
+The same `Policy.verdicts` runs live (a batch's columns) and in backtests (a history's, in
+chunks): one vectorised pass of every condition over them.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ import polars as pl
 
 from fraudstream.rules.document import Problem, Rule, RulesetDocument, RulesetError, ScoreAdd
 from fraudstream.rules.expressions import Condition, ExpressionError, compile_condition
-from fraudstream.rules.fields import rule_schema
+from fraudstream.rules.fields import SCORE, rule_schema
 from fraudstream.schema import Outcome, RuleHit
 
 __all__ = ["CompiledRule", "ListValues", "Lists", "Policy", "Verdicts", "compile_policy"]
 
 FloatArray = npt.NDArray[np.float64]
+#: Up to this many rows a Python set look-up per value beats Polars building its hash set of
+#: the list at every call; a backtest's chunks take Polars' vectorised path.
+SMALL = 4096
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,26 @@ class ListValues:
     values: frozenset[str]
     prefix: bool = False
 
-    def test(self, column: pl.Expr) -> pl.Expr:
+    def mask(self, column: pl.Series, name: str) -> pl.Series:
+        """Whether each value is on the list (a missing value is not)."""
+        if len(column) <= SMALL:
+            values = self.values  # None is in no list
+            hits = (
+                [v in values for v in column.to_list()]
+                if not self.prefix
+                else [v is not None and self.contains(v) for v in column.to_list()]
+            )
+            return pl.Series(name, hits, dtype=pl.Boolean)
+        tests = [column.str.slice(0, n).is_in(values) for n, values in self._by_length] if self.prefix else []
+        hit = column.is_in(self._values) if not self.prefix else pl.Series([False] * len(column))
+        for test in tests:
+            hit = hit | test
+        return hit.fill_null(False).alias(name)
+
+    def contains(self, value: str) -> bool:
         if not self.prefix:
-            return column.is_in(self._values)
-        tests = [column.str.slice(0, n).is_in(values) for n, values in self._by_length]
-        return pl.any_horizontal(tests) if tests else pl.lit(False)
+            return value in self.values
+        return any(value[:n] in group for n, group in self._groups)
 
     @cached_property
     def _values(self) -> pl.Series:
@@ -49,11 +67,16 @@ class ListValues:
         return pl.Series(sorted(self.values), dtype=pl.String).implode()  # one list: the set tested against
 
     @cached_property
-    def _by_length(self) -> list[tuple[int, pl.Series]]:
-        by_length: dict[int, list[str]] = {}
+    def _groups(self) -> list[tuple[int, frozenset[str]]]:
+        """A prefix list's values by length."""
+        by_length: dict[int, set[str]] = {}
         for value in self.values:
-            by_length.setdefault(len(value), []).append(value)
-        return [(n, pl.Series(sorted(values), dtype=pl.String).implode()) for n, values in sorted(by_length.items())]
+            by_length.setdefault(len(value), set()).add(value)
+        return [(n, frozenset(values)) for n, values in sorted(by_length.items())]
+
+    @cached_property
+    def _by_length(self) -> list[tuple[int, pl.Series]]:
+        return [(n, pl.Series(sorted(group), dtype=pl.String).implode()) for n, group in self._groups]
 
 
 #: Lists by name.
@@ -86,9 +109,9 @@ class Policy:
     version: int | None = None
     document: RulesetDocument = field(default_factory=RulesetDocument)
 
-    @property
+    @cached_property
     def columns(self) -> list[str]:
-        """The frame columns the rules read."""
+        """The columns the rules read."""
         names: set[str] = set()
         for compiled in self.rules:
             names |= compiled.condition.fields
@@ -99,46 +122,57 @@ class Policy:
     def lists(self) -> set[str]:
         return {test.list_name for compiled in self.rules for test in compiled.condition.lists}
 
-    def fired(self, frame: pl.DataFrame, lists: Lists) -> npt.NDArray[np.bool_]:
-        """Which rule fired on which row, (rows, rules): a condition that is null is not met."""
+    def fired(self, columns: Mapping[str, pl.Series], lists: Lists) -> npt.NDArray[np.bool_]:
+        """Which rule fired on which row, (rows, rules), over `columns` (the frame builders'):
+        a condition that is null is not met."""
+        height = len(columns[SCORE])
         if not self.rules:
-            return np.zeros((frame.height, 0), dtype=bool)
-        tests = [
-            lists.get(test.list_name, _EMPTY).test(pl.col(test.field)).fill_null(False).alias(test.column)
+            return np.zeros((height, 0), dtype=bool)
+        masks = [
+            lists.get(test.list_name, _EMPTY).mask(columns[test.field], test.column)
             for compiled in self.rules
             for test in compiled.condition.lists
         ]
-        # Eager frames: for a batch's few hundred rows a lazy query's planning costs more.
-        fired = (frame.with_columns(tests) if tests else frame).select(self._conditions).to_numpy()
-        return fired.astype(bool, copy=False).reshape(frame.height, len(self.rules))
+        # One eager select: for a batch's few hundred rows a lazy query's planning costs more.
+        fired = pl.DataFrame([*columns.values(), *masks]).select(self._conditions).to_numpy()
+        return fired.astype(bool, copy=False).reshape(height, len(self.rules))
 
     @cached_property
     def _conditions(self) -> list[pl.Expr]:
         return [c.condition.expr.fill_null(False).alias(f"r{i}") for i, c in enumerate(self.rules)]
 
     def verdicts(
-        self, frame: pl.DataFrame, scores: FloatArray, thresholds: tuple[float, float], lists: Lists
+        self, columns: Mapping[str, pl.Series], scores: FloatArray, thresholds: tuple[float, float], lists: Lists
     ) -> Verdicts:
-        """Outcomes of a scored frame: rules first, then the (review, decline) thresholds."""
-        fired = self.fired(frame, lists)
-        live = np.array([c.rule.mode == "live" for c in self.rules], dtype=bool)
-        effective = fired & live
-
-        def any_of(action: str) -> npt.NDArray[np.bool_]:
-            columns = [i for i, c in enumerate(self.rules) if c.rule.action_name == action]
-            return effective[:, columns].any(axis=1) if columns else np.zeros(len(scores), dtype=bool)
-
-        adds = np.array([c.rule.action.score_add if isinstance(c.rule.action, ScoreAdd) else 0.0 for c in self.rules])
-        shifted = np.clip(scores + (effective * adds).sum(axis=1), 0.0, 1.0) if adds.any() else scores
+        """Outcomes of scored rows: rules first, then the (review, decline) thresholds."""
+        fired = self.fired(columns, lists)
+        effective = fired & self._live
+        shifted = np.clip(scores + (effective * self._adds).sum(axis=1), 0.0, 1.0) if self._adds.any() else scores
         review, decline = thresholds
         outcomes = np.empty(len(scores), dtype=object)
         outcomes[:] = Outcome.APPROVE
         outcomes[shifted >= review] = Outcome.REVIEW
         outcomes[shifted >= decline] = Outcome.DECLINE
-        outcomes[any_of("review")] = Outcome.REVIEW
-        outcomes[any_of("block")] = Outcome.DECLINE
-        outcomes[any_of("allow")] = Outcome.APPROVE
+        for action, outcome in (("review", Outcome.REVIEW), ("block", Outcome.DECLINE), ("allow", Outcome.APPROVE)):
+            chosen = self._by_action[action]
+            if chosen:
+                outcomes[effective[:, chosen].any(axis=1)] = outcome
         return Verdicts(outcomes, shifted, fired, self.hits(fired))
+
+    @cached_property
+    def _live(self) -> npt.NDArray[np.bool_]:
+        return np.array([c.rule.mode == "live" for c in self.rules], dtype=bool)
+
+    @cached_property
+    def _adds(self) -> FloatArray:
+        return np.array([c.rule.action.score_add if isinstance(c.rule.action, ScoreAdd) else 0.0 for c in self.rules])
+
+    @cached_property
+    def _by_action(self) -> dict[str, list[int]]:
+        """Each action's rules, by position."""
+        return {
+            a: [i for i, c in enumerate(self.rules) if c.rule.action_name == a] for a in ("review", "block", "allow")
+        }
 
     def hits(self, fired: npt.NDArray[np.bool_]) -> list[list[RuleHit]]:
         """Each row's rules that fired, in the policy's order (most rows: none)."""
