@@ -21,6 +21,9 @@ Each batch size is counted on its own: 500 is a worker behind its backlog, 20 on
 keeping up with 2k events/s (what the latency depends on), 1 the HTTP API's single
 transaction. Per event, the small batches pay a batch's fixed costs over fewer events.
 
+With --rules PATH (a ruleset, e.g. bench/rules20.yaml), each batch size is counted with that
+ruleset in force too (its lists created with 1,000 entries each), and the ratio is its cost.
+
 With --baseline-src DIR (the src/ of another checkout, e.g. a `git worktree`), the same
 count for that code, on the same inputs, and the ratio; the baseline scores with the
 model its own checkout's benchmarks trained (DIR/../bench/.cache/model, or
@@ -56,7 +59,7 @@ def _inputs(n: int) -> Path:
     return INPUTS
 
 
-def _count(src: Path | None, model: Path, batches: int, batch_size: int) -> dict[str, Any]:
+def _count(src: Path | None, model: Path, batches: int, batch_size: int, rules: Path | None = None) -> dict[str, Any]:
     """Run the decision loop under callgrind with `src` on the path; instructions per event."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
@@ -64,7 +67,7 @@ def _count(src: Path | None, model: Path, batches: int, batch_size: int) -> dict
         command = [
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             sys.executable, __file__, "--child", "--batches", str(batches), "--batch-sizes", str(batch_size),
-            "--model", str(model),
+            "--model", str(model), *(["--rules", str(rules)] if rules is not None else []),
         ]  # fmt: skip
         started = time.perf_counter()
         run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -82,7 +85,7 @@ def _count(src: Path | None, model: Path, batches: int, batch_size: int) -> dict
     }
 
 
-def _child(batches: int, batch_size: int, model: Path) -> None:
+def _child(batches: int, batch_size: int, model: Path, rules: Path | None) -> None:
     """The measured loop (run by `_count` under valgrind, instrumentation off until the loop)."""
     import gc
 
@@ -107,6 +110,14 @@ def _child(batches: int, batch_size: int, model: Path) -> None:
     state = RedisState(redis.Redis.from_url(REDIS_URL), prefix=f"bench{uuid.uuid4().hex[:8]}")
     store = Store(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
     service = DecisionService(Scorer(Model.load(model), state), store)
+    if rules is not None:
+        from fraudstream.rules.document import load_ruleset
+
+        document = load_ruleset(rules)
+        for name in _lists(document):
+            store.policies.create_list(name, "customer")
+            store.policies.add_entries(name, [f"X{i:08d}" for i in range(1_000)])
+        service.rules.save(document, "bench")
     to_json = Decision.__pydantic_serializer__.to_json
 
     def batch(values: list[bytes]) -> None:
@@ -139,6 +150,13 @@ def _child(batches: int, batch_size: int, model: Path) -> None:
         admin.dispose()
 
 
+def _lists(document: Any) -> set[str]:
+    """The lists a ruleset names."""
+    import re
+
+    return {name for rule in document.rules for name in re.findall(r"list\('([^']+)'\)", rule.when)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[500, 20, 1])
@@ -147,14 +165,15 @@ def main() -> None:
     parser.add_argument(
         "--baseline-model", type=Path, help="the baseline's model (default: its checkout's bench cache)"
     )
+    parser.add_argument("--rules", type=Path, help="count with this ruleset in force too (its cost)")
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batches", type=int, help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()
     if args.child:
-        _child(args.batches, args.batch_sizes[0], args.model)
+        _child(args.batches, args.batch_sizes[0], args.model, args.rules)
         return
-    if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "cli.py").exists():
+    if args.baseline_src is not None and not (args.baseline_src / "fraudstream" / "__init__.py").exists():
         parser.error(f"--baseline-src {args.baseline_src}: no fraudstream package there (give a checkout's src/)")
     from _world import model
 
@@ -169,6 +188,11 @@ def main() -> None:
         batches = max(1, min(args.events // size, 200))
         _inputs((WARM_UP_BATCHES + batches) * size)
         result: dict[str, Any] = {"this": _count(None, model_dir, batches, size)}
+        if args.rules is not None:
+            result["with_rules"] = _count(None, model_dir, batches, size, args.rules.resolve())
+            result["rules_cost"] = round(
+                result["with_rules"]["instructions_per_event"] / result["this"]["instructions_per_event"] - 1, 4
+            )
         if args.baseline_src is not None and baseline_model is not None:
             result["baseline"] = _count(args.baseline_src.resolve(), baseline_model, batches, size)
             result["this_over_baseline"] = round(
