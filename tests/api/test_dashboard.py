@@ -174,7 +174,7 @@ def test_rules_page_tries_a_rule_on_stored_history_then_enables_it(
     page.fill("#rule-when", "amount > 500 and velocity > 1")  # a typo first: the error says where
     page.click("#test")
     page.wait_for_selector("#try-errors li")
-    assert "line 1, column 18: unknown field 'velocity'" in page.text_content("#try-errors")
+    assert "unknown field 'velocity' (when: line 1, column 18)" in page.text_content("#try-errors")
     assert page.is_disabled("#enable")
 
     page.fill("#rule-when", "amount > 500")

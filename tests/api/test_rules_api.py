@@ -113,26 +113,33 @@ def test_a_bad_ruleset_is_refused_whole_and_says_where(client: TestClient) -> No
     assert refused.json()["detail"] == [
         {
             "loc": ["body", "rules", 1, "when"],
-            "msg": "line 2, column 2: unknown field 'velocity'",
+            "msg": "rule typo: unknown field 'velocity' (when: line 2, column 2)",
             "type": "rule_invalid",
         },
-        {"loc": ["body", "rules", 2, "when"], "msg": "names a list that does not exist", "type": "rule_invalid"},
+        {
+            "loc": ["body", "rules", 2, "when"],
+            "msg": "rule lists, when: the list 'nope' does not exist",
+            "type": "rule_invalid",
+        },
     ]
     assert client.get("/v1/rules").json()["version"] == 1  # nothing of it applied
+    assert client.put("/v1/rules", json=RULES).json()["version"] == 1  # the same again: no new version
     assert client.put("/v1/rules?dry_run=true", json=RULES).json() == {"version": None, "rules": 5}
     assert client.get("/v1/rules").json()["version"] == 1
     invalid = client.put("/v1/rules", json={"rules": [{"id": "x", "when": "amount > 1", "action": "escalate"}]})
     assert invalid.status_code == 422 and "escalate" not in invalid.text
 
 
-def test_lists_block_allow_and_expire(client: TestClient) -> None:
+def test_lists_block_allow_and_expire(client: TestClient, runtime: Runtime) -> None:
     created = client.post(
         "/v1/lists/blocked_devices/entries",
         json={"values": ["dev-bad", "dev-later"], "kind": "device", "action": "block", "note": "chargebacks"},
     )
     assert created.status_code == 201 and created.json() == {"list": "blocked_devices", "added": 2, "updated": 0}
     gone = datetime.now(UTC) - timedelta(seconds=1)
-    client.post("/v1/lists/blocked_devices/entries", json={"values": ["dev-later"], "expires_at": gone.isoformat()})
+    past = client.post("/v1/lists/blocked_devices/entries", json={"values": ["x"], "expires_at": gone.isoformat()})
+    assert past.status_code == 422 and past.json()["detail"][0]["loc"] == ["body", "expires_at"]
+    runtime.service.store.policies.add_entries("blocked_devices", ["dev-later"], gone)  # as if it had expired
     client.post("/v1/lists/vip_countries/entries", json={"values": ["fr"], "kind": "country"}).raise_for_status()
     rules = {"rules": [{"id": "vip", "when": "country in list('vip_countries')", "action": "review"}]}
     client.put("/v1/rules", json=rules).raise_for_status()
@@ -149,7 +156,15 @@ def test_lists_block_allow_and_expire(client: TestClient) -> None:
     assert client.delete("/v1/lists/blocked_devices/entries?value=dev-bad").json()["removed"] == 1
     again = client.post("/v1/score", json=tx(3, device_id="dev-bad")).json()
     assert hit_ids(again) == ["vip"]
-    assert client.get("/v1/rules").json()["lists"] == ["blocked_devices"]
+    assert client.get("/v1/rules").json()["lists"] == [{"name": "blocked_devices", "action": "block"}]
+    # Adding values never changes what a list does: that is a change of its own.
+    flip = client.post("/v1/lists/blocked_devices/entries", json={"values": ["d9"], "action": "allow"})
+    assert flip.status_code == 409 and flip.json()["detail"][0]["loc"] == ["body", "action"]
+    wrong_kind = client.post("/v1/lists/blocked_devices/entries", json={"values": ["d9"], "kind": "ip"})
+    assert wrong_kind.status_code == 409 and wrong_kind.json()["detail"][0]["loc"] == ["body", "kind"]
+    assert client.patch("/v1/lists/blocked_devices", json={"action": None}).json()["action"] is None
+    assert client.get("/v1/rules").json()["lists"] == []
+    assert client.patch("/v1/lists/nope", json={"action": "block"}).status_code == 404
 
     assert client.get("/v1/lists/nope/entries").status_code == 404
     assert client.post("/v1/lists/nope/entries", json={"values": ["x"]}).status_code == 404

@@ -143,7 +143,7 @@ rules:
         compile_policy(document, FEATURES)
     problems = {(p.rule, p.line, p.column) for p in caught.value.problems}
     assert problems == {("typo", 1, 16), ("broken", 1, 8)}
-    assert "rule typo, when, line 1, column 16: unknown field 'velocity'" in str(caught.value)
+    assert "rule typo: unknown field 'velocity' (when: line 1, column 16)" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
 from fraudstream.api.routers import cases, health, labels, live, records, rules, score
 from fraudstream.api.routers.cases import CaseChange, NoteRequest
-from fraudstream.api.routers.rules import BacktestRequest, ListEntriesRequest
+from fraudstream.api.routers.rules import BacktestRequest, ListChange, ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
 from fraudstream.config import Settings
 from fraudstream.rules.document import RulesetDocument
@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         health.router,
     ):
         app.include_router(router)
-    document_bodies(app, [ReviewRequest, RulesetDocument, ListEntriesRequest, BacktestRequest, CaseChange, NoteRequest])
+    document_bodies(
+        app, [ReviewRequest, RulesetDocument, ListEntriesRequest, BacktestRequest, CaseChange, NoteRequest, ListChange]
+    )
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app

@@ -75,6 +75,8 @@ def user_errors() -> Iterator[None]:
 
     try:
         yield
+    except typer.Exit:
+        raise  # said already (click's Exit is a RuntimeError)
     except (BadDataError, ModelLoadError, FileNotFoundError, ValueError, RuntimeError, PortInUseError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -61,12 +61,18 @@ def _feature_names(model: Path | None) -> list[str]:
 
 
 def _check(path: Path, model: Path | None, store: Store | None) -> int:
-    from fraudstream.rules.document import load_ruleset
+    """Print the ruleset's rules, or each problem on a line of its own (exit 2); the rules enabled."""
+    from fraudstream.rules.document import RulesetError, load_ruleset
     from fraudstream.rules.policy import compile_policy
 
-    document = load_ruleset(path)
-    known = None if store is None else {info.name for info in store.policies.lists()}
-    policy = compile_policy(document, _feature_names(model), known_lists=known)
+    try:
+        document = load_ruleset(path)
+        known = None if store is None else {info.name for info in store.policies.lists()}
+        policy = compile_policy(document, _feature_names(model), known_lists=known)
+    except RulesetError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error:[/] {problem}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
     for rule in document.rules:
         state = "off" if not rule.enabled else rule.mode
         console.print(f"  {rule.id:<28} {rule.action_name:<10} {state:<7} {rule.when}", markup=False)
@@ -77,11 +83,17 @@ def _check(path: Path, model: Path | None, store: Store | None) -> int:
 def rules_check(
     path: Annotated[Path, typer.Argument(help="A ruleset file (YAML).", metavar="PATH")],
     model: ModelDir = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="Also check that the lists it names exist in this database.")
+    ] = None,
 ) -> None:
-    """Check a ruleset file: syntax, fields, types; exit 2 with each problem's rule and position."""
+    """Check a ruleset file: structure, syntax, fields, types (and lists, with --database); exit 2
+    with each problem's rule and position."""
     with user_errors():
-        enabled = _check(path, model, None)
-    console.print(f"ok: {enabled} enabled rules")
+        enabled = _check(path, model, _store(database) if database else None)
+    unchecked = [] if database else ["lists not checked (give --database)"]
+    unchecked += [] if model else ["fields checked against every feature (give --model for a model's)"]
+    console.print(f"ok: {enabled} enabled rules" + "".join(f"; {note}" for note in unchecked))
 
 
 @rules_app.command("apply")
@@ -90,13 +102,19 @@ def rules_apply(
     model: ModelDir = None,
     database: Database = None,
 ) -> None:
-    """Store a ruleset as the new version: every running process uses it from its next batch."""
+    """Store a ruleset as the new version (unless it is the one in force): every running process
+    uses it from its next batch."""
     with user_errors():
         store = _store(database)
         _check(path, model, store)
         from fraudstream.rules.document import load_ruleset
 
-        version = store.policies.save_ruleset(load_ruleset(path).model_dump(mode="json"), f"file:{path.name}")
+        latest = store.policies.ruleset()
+        document = load_ruleset(path)
+        if latest is not None and latest.document == document.model_dump(mode="json"):
+            console.print(f"ruleset version {latest.version} in force is this one already")
+            return
+        version = store.policies.save_ruleset(document.model_dump(mode="json"), f"file:{path.name}")
     console.print(f"ruleset version {version} stored")
 
 
@@ -116,9 +134,16 @@ def rules_show(database: Database = None) -> None:
 
 
 def _expiry(text: str | None) -> datetime | None:
-    """30d, 12h, 45m, or an ISO date or time (UTC if no zone)."""
+    """30d, 12h, 45m, or an ISO date or time (UTC if no zone); not in the past."""
     if text is None:
         return None
+    when = _when(text)
+    if when <= datetime.now(UTC):
+        raise typer.BadParameter("that is already past", param_hint="--expires")
+    return when
+
+
+def _when(text: str) -> datetime:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm])", text.strip())
     if match:
         amount, unit = float(match[1]), match[2]
@@ -133,7 +158,7 @@ def _expiry(text: str | None) -> datetime | None:
 @lists_app.command("add")
 def lists_add(
     name: Annotated[str, typer.Argument(help="The list's name.", metavar="NAME")],
-    values: Annotated[list[str], typer.Argument(help="Values to add.", metavar="VALUE...")],
+    values: Annotated[list[str], typer.Argument(help="Values to add.", metavar="VALUE")],
     kind: Annotated[
         ListKind | None, typer.Option("--kind", help="What the values are; needed to create the list.")
     ] = None,
@@ -147,29 +172,49 @@ def lists_add(
     note: Annotated[str | None, typer.Option("--note", help="Why they are on the list.")] = None,
     database: Database = None,
 ) -> None:
-    """Add values to a list (created with --kind if it does not exist)."""
-    from fraudstream.rules.lists import LIST_NAME, normalised
+    """Add values to a list (created with --kind if it does not exist); a value already there gets
+    the new expiry and note."""
+    from fraudstream.rules.lists import LIST_NAME, changes, entries
 
     with user_errors():
         if not re.fullmatch(LIST_NAME, name):
             raise ValueError("a list name is up to 48 letters, digits, '_' or '-'")
+        expires_at = _expiry(expires)
         store = _store(database)
         info = store.policies.list_info(name)
+        if info is None and kind is None:
+            raise ValueError(f"there is no list {name}: give --kind to create it")
+        if info is not None and (why := changes(name, info.kind, info.action, kind, action)):
+            raise ValueError(why)
+        kept = entries(info.kind if info is not None else kind or "", values)
         if info is None:
-            if kind is None:
-                raise ValueError(f"there is no list {name}: give --kind to create it")
-            store.policies.create_list(name, kind, action)
-        elif action is not None:
-            store.policies.set_action(name, action)
-        list_kind = info.kind if info is not None else kind or ""
-        added = store.policies.add_entries(name, [normalised(list_kind, v) for v in values], _expiry(expires), note)
-    console.print(f"{name}: {added} added, {len(set(values)) - added} updated")
+            store.policies.create_list(name, kind or "", action)
+        added = store.policies.add_entries(name, kept, expires_at, note)
+    console.print(f"{name}: {added} added, {len(set(kept)) - added} updated")
+
+
+@lists_app.command("set")
+def lists_set(
+    name: Annotated[str, typer.Argument(help="The list's name.", metavar="NAME")],
+    action: Annotated[
+        Literal["allow", "block", "none"],
+        typer.Option("--action", help="allow or block a match before the rules, or none: used by rules only."),
+    ],
+    database: Database = None,
+) -> None:
+    """Change what a list does."""
+    with user_errors():
+        store = _store(database)
+        if store.policies.list_info(name) is None:
+            raise ValueError(f"there is no list {name}")
+        store.policies.set_action(name, None if action == "none" else action)
+    console.print(f"{name}: {'used by rules only' if action == 'none' else f'a {action} list'}")
 
 
 @lists_app.command("remove")
 def lists_remove(
     name: Annotated[str, typer.Argument(help="The list's name.", metavar="NAME")],
-    values: Annotated[list[str], typer.Argument(help="Values to remove.", metavar="VALUE...")],
+    values: Annotated[list[str], typer.Argument(help="Values to remove.", metavar="VALUE")],
     database: Database = None,
 ) -> None:
     """Remove values from a list."""
@@ -186,7 +231,7 @@ def lists_remove(
 
 @lists_app.command("show")
 def lists_show(
-    name: Annotated[str | None, typer.Argument(help="A list (default: every list).", metavar="[NAME]")] = None,
+    name: Annotated[str | None, typer.Argument(help="A list (default: every list).", metavar="NAME")] = None,
     expired: Annotated[bool, typer.Option("--expired", help="Include entries past their expiry.")] = False,
     database: Database = None,
 ) -> None:
@@ -282,9 +327,12 @@ def backtest(
             dataset = load_data(data, labels, map_, preset, extra, time_unit, start, label_delay_days, on_error)
         first, end = (None if day is None else day.replace(tzinfo=UTC) for day in (since, until))
         with working(err, f"replaying {len(dataset.transactions):,} transactions"):
-            result = run_backtest(trained, dataset, policies, "tested", in_force.lists, first, end)
+            as_of = datetime.now(UTC) if from_store else None  # a file: its latest payment or label
+            result = run_backtest(trained, dataset, policies, "tested", in_force.lists, first, end, as_of=as_of)
     summary = result.to_json(review_cost, customer_value)
     summary["ruleset"] = str(rules)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
     if json_out:
         console.print_json(json.dumps(summary))
         return

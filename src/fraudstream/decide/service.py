@@ -87,8 +87,7 @@ class DecisionService:
         batch, or an earlier try), else the batch is scored again.
         """
         with self._lock:
-            self.rules.refresh()  # a new ruleset or list change takes effect at a batch boundary
-            self.metrics.ruleset_version.set(self.rules.policy.version or 0)
+            self.refresh_rules(force=False)  # a new ruleset or list change takes effect at a batch boundary
             unique = distinct(transactions)
             prepared = None
             if ahead is not None:
@@ -100,6 +99,11 @@ class DecisionService:
             prepared = prepared or self.scorer.prepare(unique)
             rules = self.rules
             yield Batch(self, transactions, unique, prepared, created_at, path, rules.policy, rules.lists)
+
+    def refresh_rules(self, force: bool = True) -> None:
+        """Put the ruleset and lists stored now in force (unless `force` is off and it looked lately)."""
+        self.rules.refresh(force)
+        self.metrics.ruleset_version.set(self.rules.policy.version or 0)
 
     def score_ahead(self, transactions: Sequence[Transaction], after: Batch) -> ScoredAhead:
         """Score the batch after `after`, which is being stored, as if its fold were applied:
@@ -175,7 +179,7 @@ class DecisionService:
             policies.create_list(name, kind, "block", "confirmed fraud")
             policies.add_entries(name, [value], expires, f"fraud confirmed on {transaction_id}"[:500], key_id)
             listed.append(name)
-        self.rules.refresh(force=True)
+        self.refresh_rules()
         return listed
 
     def close_case(

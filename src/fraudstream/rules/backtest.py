@@ -113,12 +113,14 @@ class BacktestResult:
     rules: list[RuleTally]
     policies: list[PolicyTally]
     model_version: str
+    #: What the figures cannot be trusted for, in words (in-sample payments, labels not in yet).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def days(self) -> float:
         if self.first is None or self.last is None:
             return 0.0
-        return max((self.last - self.first).total_seconds() / 86_400, 1.0)
+        return max((self.last - self.first).total_seconds() / 86_400, 1 / 24)
 
     def to_json(self, review_cost: float = 0.0, customer_value: float = 0.0) -> dict[str, Any]:
         return {
@@ -132,6 +134,7 @@ class BacktestResult:
             "labelled_fraud": self.frauds,
             "labelled_fraud_amount": round(self.fraud_amount, 2),
             "costs": {"review_cost": review_cost, "lost_customer_value": customer_value},
+            "warnings": list(self.warnings),
             "rules": [r.summary(self.frauds, self.days) for r in self.rules],
             "policies": [p.summary(self.days, review_cost, customer_value) for p in self.policies],
         }
@@ -209,16 +212,21 @@ def backtest(
     since: datetime | None = None,
     until: datetime | None = None,
     chunk: int = 200_000,
+    as_of: datetime | None = None,
 ) -> BacktestResult:
     """Tallies of `replay` for each policy and the model alone ("model"), and rule by rule
-    for the policy named `tested`."""
+    for the policy named `tested`. `as_of`: when the labels were last looked at (default: the
+    history's latest payment or label), for the payments too young to be labelled yet."""
     every = {"model": Policy(), **policies}
     tallies = {name: PolicyTally(name, p.version) for name, p in every.items()}
     rules = [RuleTally(c.rule.id, c.rule.action_name, c.rule.mode) for c in every[tested].rules]
-    counted = frauds = 0
+    counted = frauds = in_training = unripe = 0
     fraud_amount = 0.0
     first: int | None = None
     last: int | None = None
+    trained_until = _ms(model.info.get("training", {}).get("end"))
+    ripe_before = int(pd.Timestamp(as_of or _latest(dataset)).value // 1_000_000)
+    ripe_before -= int(model.features.label_delay_days * MS_PER_DAY)
     for part in replay(model, dataset, every, lists, since, until, chunk):
         for name, v in part.verdicts.items():
             _count_policy(tallies[name], v.outcomes, part.fraud, part.amount)
@@ -227,6 +235,8 @@ def backtest(
         counted += len(part.ts_ms)
         frauds += int(part.fraud.sum())
         fraud_amount += float(part.amount[part.fraud].sum())
+        in_training += 0 if trained_until is None else int((part.ts_ms <= trained_until).sum())
+        unripe += int((part.ts_ms > ripe_before).sum())
         first = int(part.ts_ms.min()) if first is None else min(first, int(part.ts_ms.min()))
         last = int(part.ts_ms.max()) if last is None else max(last, int(part.ts_ms.max()))
     return BacktestResult(
@@ -238,7 +248,38 @@ def backtest(
         rules,
         list(tallies.values()),
         model.version,
+        _warnings(counted, in_training, unripe, model),
     )
+
+
+def _ms(when: Any) -> int | None:
+    return None if when is None else int(pd.Timestamp(when).value // 1_000_000)
+
+
+def _latest(dataset: Dataset) -> pd.Timestamp:
+    """The latest time the history knows of: its last payment or label."""
+    times = [pd.Timestamp(dataset.transactions["timestamp"].max())]
+    if dataset.labels is not None and len(dataset.labels):
+        times.append(pd.Timestamp(dataset.labels["reported_at"].max()))
+    return max(times)
+
+
+def _warnings(counted: int, in_training: int, unripe: int, model: Model) -> list[str]:
+    if not counted:
+        return ["no payment in the window: nothing to count"]
+    said = []
+    if in_training:
+        said.append(
+            f"{in_training:,} of the {counted:,} payments ({in_training / counted:.0%}) are in the model's training "
+            "window: it has seen them, so the model's figures there are optimistic"
+        )
+    if unripe:
+        delay = model.features.label_delay_days
+        said.append(
+            f"{unripe:,} payments ({unripe / counted:.0%}) are younger than the label delay ({delay:g} days): "
+            "their fraud may not be reported yet, so they count as good here"
+        )
+    return said
 
 
 def _count_policy(

@@ -93,12 +93,13 @@ class Problem(BaseModel):
     message: str
 
     def __str__(self) -> str:
-        where = [f"rule {self.rule}" if self.rule else "ruleset"]
-        if self.field:
-            where.append(self.field)
+        where = f"rule {self.rule}" if self.rule else "ruleset"
+        if self.field and self.line is None:
+            where += f", {self.field}"
+        text = f"{where}: {self.message}"
         if self.line is not None:
-            where.append(f"line {self.line}, column {self.column}")
-        return f"{', '.join(where)}: {self.message}"
+            text += f" ({self.field or 'when'}: line {self.line}, column {self.column})"
+        return text
 
 
 class RulesetError(ValueError):
@@ -128,7 +129,9 @@ def parse_ruleset(data: str | bytes | dict[str, Any]) -> RulesetDocument:
     try:
         return RulesetDocument.model_validate(data)
     except ValidationError as exc:
-        raise RulesetError([_problem(data, error) for error in exc.errors()[:50]]) from None
+        problems = [_problem(data, error) for error in exc.errors()[:50]]
+        unique = {(p.rule, p.field, p.message): p for p in problems}  # one per union branch otherwise
+        raise RulesetError(list(unique.values())) from None
 
 
 def _problem(data: dict[str, Any], error: Any) -> Problem:
@@ -141,5 +144,7 @@ def _problem(data: dict[str, Any], error: Any) -> Problem:
         rule = raw_id if isinstance(raw_id, str) and _RULE_ID.fullmatch(raw_id) else f"#{loc[1] + 1}"
         loc = loc[2:]
     field = ".".join(str(part) for part in loc if not str(part).startswith(("literal[", "function-")))
-    message = str(error["msg"]).split(", got ")[0]  # never the value that was sent
+    message = str(error["msg"]).split(", got ")[0].removeprefix("Value error, ")  # never the value that was sent
+    if loc[:1] == ["action"]:
+        field, message = "action", "is allow, review, block or {score_add: x} with x between -1 and 1"
     return Problem(rule=rule, field=field or None, message=message)

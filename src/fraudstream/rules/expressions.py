@@ -139,6 +139,8 @@ def _refusal(node: exp.Expr) -> str:
         return "subqueries are not allowed"
     if node.key == "block":
         return "a rule is one condition: no ';'"
+    if node.key == "dot":
+        return "attribute access (a.b) is not allowed"
     return f"{node.key.replace('_', ' ')} is not allowed in a rule"
 
 

@@ -82,12 +82,14 @@ class PolicyInForce:
         self.refresh(force=True)
         return version
 
-    def save_if_changed(self, document: RulesetDocument, source: str) -> int | None:
-        """`save`, unless the ruleset in force is the same (a restart with the same file)."""
+    def save_if_changed(self, document: RulesetDocument, source: str, key_id: str | None = None) -> int:
+        """`save`, unless the stored ruleset in force is the same (a restart with the same file, the
+        same PUT twice); the version in force either way."""
         latest = None if self.store is None else self.store.ruleset()
         if latest is not None and RulesetDocument.model_validate(latest.document).canonical() == document.canonical():
-            return None
-        return self.save(document, source)
+            self.check(document)
+            return latest.version
+        return self.save(document, source, key_id)
 
     @property
     def tiers(self) -> list[Rule]:

@@ -10,7 +10,7 @@ from typing import Final, Literal, get_args
 
 from fraudstream.rules.document import Rule
 
-__all__ = ["KINDS", "LIST_NAME", "ListAction", "ListKind", "normalised", "tier_rules"]
+__all__ = ["KINDS", "LIST_NAME", "ListAction", "ListKind", "changes", "entries", "normalised", "tier_rules"]
 
 ListKind = Literal["customer", "device", "merchant", "terminal", "ip", "country", "prefix"]
 ListAction = Literal["allow", "block"]
@@ -48,6 +48,31 @@ def normalised(kind: str, value: str) -> str:
     if not _PRINTABLE.fullmatch(value):
         raise ValueError("a value is 1 to 128 printable characters")
     return value
+
+
+def entries(kind: str, values: Iterable[str]) -> list[str]:
+    """Values as the list keeps them; raises ValueError naming the first bad one by position."""
+    kept = []
+    for i, value in enumerate(values, 1):
+        try:
+            kept.append(normalised(kind, value))
+        except ValueError as exc:
+            raise ValueError(f"value {i}: {exc}") from None
+    return kept
+
+
+def changes(name: str, kind: str, action: str | None, given_kind: str | None, given_action: str | None) -> str | None:
+    """Why adding to an existing list with this kind or action would change what it is (None: it would not).
+
+    A list's kind and action are changed on purpose (`lists set`), never by adding values:
+    one mistaken add must not turn a block list into an allow list.
+    """
+    if given_kind is not None and given_kind != kind:
+        return f"{name} holds {kind} values, not {given_kind} ones"
+    if given_action is not None and given_action != action:
+        what = f"a {action} list" if action else "used by rules only"
+        return f"{name} is {what}; change that with `fraudstream lists set` (or PATCH /v1/lists/{name})"
+    return None
 
 
 def tier_rules(lists: Iterable[tuple[str, str, str | None]]) -> list[Rule]:

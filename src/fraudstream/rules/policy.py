@@ -23,7 +23,7 @@ import polars as pl
 from fraudstream.rules.document import Problem, Rule, RulesetDocument, RulesetError, ScoreAdd
 from fraudstream.rules.expressions import Condition, ExpressionError, compile_condition
 from fraudstream.rules.fields import SCORE, rule_schema
-from fraudstream.schema import Outcome, RuleHit
+from fraudstream.schema import Outcome, RuleHit, shortened
 
 __all__ = ["CompiledRule", "ListValues", "Lists", "Policy", "Verdicts", "compile_policy"]
 
@@ -206,7 +206,8 @@ def compile_policy(
         if known_lists is not None:
             for test in condition.lists:
                 if test.list_name not in known_lists:
-                    problems.append(Problem(rule=rule.id, field="when", message="names a list that does not exist"))
+                    missing = repr(shortened(test.list_name))
+                    problems.append(Problem(rule=rule.id, field="when", message=f"the list {missing} does not exist"))
         for test in condition.lists:
             if schema[test.field] != pl.String():
                 problems.append(Problem(rule=rule.id, field="when", message=f"{test.field} is not a text field"))

@@ -12,7 +12,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{padding:.3rem .5rem;border-bottom:1px solid #e3e6ec}
 th{text-align:left;background:#f4f6f9;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#667085}
+.muted{color:#667085}.warn{background:#fff4e5;border-left:4px solid #f5a524;padding:.4rem .7rem}
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem;vertical-align:-1px}
 """
 _GOOD, _BAD = "#2e7d32", "#c62828"
@@ -106,6 +106,7 @@ def backtest_html(result: dict[str, Any], title: str) -> str:
 ({window["days"]} days) · {result["transactions"]:,} transactions · {result["labelled_fraud"]:,} labelled fraud
 ({_money(result["labelled_fraud_amount"])}) · review cost {costs["review_cost"]:g}, lost customer value
 {costs["lost_customer_value"]:g}</p>
+{"".join(f'<p class="warn">⚠ {escape(w)}</p>' for w in result.get("warnings", []))}
 <h2>Policies</h2>
 <p class="legend"><span style="background:{_GOOD}"></span>fraud money stopped (declined or reviewed)
 <span style="background:{_BAD}"></span>good money declined or sent to review</p>

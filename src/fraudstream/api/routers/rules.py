@@ -20,7 +20,7 @@ from fraudstream.api.bodies import body_error, one_of
 from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.decide.service import DecisionService
 from fraudstream.rules.document import Rule, RulesetDocument, RulesetError
-from fraudstream.rules.lists import LIST_NAME, ListAction, ListKind, normalised
+from fraudstream.rules.lists import LIST_NAME, ListAction, ListKind, changes, normalised
 from fraudstream.store.policies import UnknownListError
 
 router = APIRouter(prefix="/v1", tags=["rules"], responses=answers(*AUTH))
@@ -41,12 +41,17 @@ class RuleHits(BaseModel):
     day: int = Field(description="... in the last 24 hours.")
 
 
+class ListTier(BaseModel):
+    name: str
+    action: str
+
+
 class RulesetView(BaseModel):
     version: int | None = Field(description="The version in force; None: no ruleset stored.")
     created_at: datetime | None = None
     source: str | None = Field(None, description='"api", or "file:NAME" for a file loaded at start.')
     rules: list[Rule]
-    lists: list[str] = Field(description="Lists with an allow or block tier, applied before the rules.")
+    lists: list[ListTier] = Field(description="Lists with an allow or block tier, applied before the rules.")
     error: str | None = Field(None, description="Why the latest stored ruleset is not in force here, if it is not.")
     hits: dict[str, RuleHits] = Field(description="By rule (lists as list.NAME): stored decisions it fired on.")
 
@@ -87,7 +92,9 @@ class ListEntriesRequest(BaseModel):
 
     values: list[Value] = Field(min_length=1, max_length=MAX_VALUES)
     kind: ListKind | None = Field(None, description="Needed when the list does not exist yet: it is created.")
-    action: ListAction | None = Field(None, description="Make the list an allow or block tier of its own.")
+    action: ListAction | None = Field(
+        None, description="For a new list: an allow or block tier of its own (change it with PATCH /v1/lists/{name})."
+    )
     description: Annotated[str, StringConstraints(max_length=500)] = ""
     expires_at: AwareDatetime | None = None
     expires_in_days: float | None = Field(None, gt=0, le=36_500)
@@ -108,7 +115,11 @@ def get_rules(service: Service) -> RulesetView:
         created_at=None if stored is None else stored.created_at,
         source=None if stored is None else stored.source,
         rules=list(rules.policy.document.rules),
-        lists=[c.rule.id.removeprefix("list.") for c in rules.policy.rules if c.rule.id.startswith("list.")],
+        lists=[
+            ListTier(name=c.rule.id.removeprefix("list."), action=c.rule.action_name)
+            for c in rules.policy.rules
+            if c.rule.id.startswith("list.")
+        ],
         error=rules.error,
     )
 
@@ -132,7 +143,8 @@ async def put_rules(
     service: Service,
     dry_run: Annotated[bool, Query(description="Check only: nothing is stored.")] = False,
 ) -> RulesetSaved:
-    """Replace the ruleset: checked whole, stored as a new version, in force at the next batch."""
+    """Replace the ruleset: checked whole, stored as a new version (unless it is the one in force),
+    in force at the next batch."""
     document = _parsed(RulesetDocument, await request.body())
     key_id = getattr(request.state, "key_id", None)
     return await run_in_threadpool(_save_rules, service, document, dry_run, key_id)
@@ -150,9 +162,10 @@ def _save_rules(service: DecisionService, document: RulesetDocument, dry_run: bo
         service.rules.check(document)
         if dry_run:
             return RulesetSaved(version=None, rules=sum(rule.enabled for rule in document.rules))
-        version = service.rules.save(document, "api", key_id)
+        version = service.rules.save_if_changed(document, "api", key_id)
     except RulesetError as exc:
         raise _rule_errors(document, exc, ("body", "rules")) from None
+    service.refresh_rules()
     return RulesetSaved(version=version, rules=sum(rule.enabled for rule in document.rules))
 
 
@@ -163,7 +176,7 @@ def _rule_errors(document: RulesetDocument, exc: RulesetError, at: tuple[str, ..
         [
             {
                 "loc": (*at, index[p.rule], p.field or "when") if p.rule in index else at,
-                "msg": p.message if p.line is None else f"line {p.line}, column {p.column}: {p.message}",
+                "msg": str(p),
                 "type": "rule_invalid",
             }
             for p in exc.problems
@@ -201,7 +214,7 @@ def _backtest(service: DecisionService, body: BacktestRequest) -> dict[str, Any]
     policies = {"tested": tested}
     if rules.policy.rules:
         policies["in force"] = rules.policy
-    result = backtest(service.model, dataset, policies, "tested", rules.lists, since=since)
+    result = backtest(service.model, dataset, policies, "tested", rules.lists, since=since, as_of=now)
     return result.to_json(body.review_cost, body.customer_value)
 
 
@@ -242,12 +255,11 @@ async def post_entries(name: ListName, request: Request, service: Service) -> di
 def _add_entries(service: DecisionService, name: str, body: ListEntriesRequest, key_id: str | None) -> dict[str, Any]:
     policies = service.store.policies
     info = policies.list_info(name)
-    if info is None:
-        if body.kind is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list; give its kind to create it")
-        policies.create_list(name, body.kind, body.action, body.description)
-    elif body.action is not None:
-        policies.set_action(name, body.action)
+    if info is None and body.kind is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list; give its kind to create it")
+    if info is not None and (why := changes(name, info.kind, info.action, body.kind, body.action)):
+        field = "kind" if body.kind is not None and body.kind != info.kind else "action"
+        raise HTTPException(status.HTTP_409_CONFLICT, [{"loc": ["body", field], "msg": why, "type": "list_differs"}])
     kind = info.kind if info is not None else body.kind or ""
     values, errors = [], []
     for i, value in enumerate(body.values):
@@ -255,14 +267,48 @@ def _add_entries(service: DecisionService, name: str, body: ListEntriesRequest, 
             values.append(normalised(kind, value))
         except ValueError as exc:
             errors.append({"loc": ("body", "values", i), "msg": str(exc), "type": "value_error"})
-    if errors:
-        raise RequestValidationError(errors)
     expires = body.expires_at
     if expires is None and body.expires_in_days is not None:
         expires = datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    if expires is not None and expires <= datetime.now(UTC):
+        errors.append({"loc": ("body", "expires_at"), "msg": "is already past", "type": "value_error"})
+    if errors:
+        raise RequestValidationError(errors)
+    if info is None:
+        policies.create_list(name, kind, body.action, body.description)
     added = policies.add_entries(name, values, expires, body.note, key_id)
-    service.rules.refresh(force=True)
+    service.refresh_rules()
     return {"list": name, "added": added, "updated": len(set(values)) - added}
+
+
+class ListChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: ListAction | None = Field(description="allow or block a match before the rules; null: used by rules only.")
+
+
+@router.patch(
+    "/lists/{name}",
+    response_model=ListView,
+    dependencies=[Depends(require("admin")), Depends(json_body)],
+    responses=answers(404, 415),
+    openapi_extra=one_of("ListChange"),
+)
+async def change_list(name: ListName, request: Request, service: Service) -> ListView:
+    """Change what a list does: an allow or block tier, or used by rules only."""
+    change = _parsed(ListChange, await request.body())
+    return await run_in_threadpool(_change_list, service, name, change)
+
+
+def _change_list(service: DecisionService, name: str, change: ListChange) -> ListView:
+    try:
+        service.store.policies.set_action(name, change.action)
+    except UnknownListError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list") from None
+    service.refresh_rules()
+    info = service.store.policies.list_info(name)
+    assert info is not None
+    return ListView(**vars(info))
 
 
 @router.delete(
@@ -289,5 +335,5 @@ def delete_entries(
         removed = service.store.policies.remove_entries(name, values)
     except UnknownListError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such list") from None
-    service.rules.refresh(force=True)
+    service.refresh_rules()
     return {"list": name, "removed": removed}

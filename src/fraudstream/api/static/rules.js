@@ -16,7 +16,7 @@ async function loadRules() {
     $("source").textContent = current.version == null ? "" : `from ${current.source}, ${fmt.when(current.created_at)}`;
     $("rules-error").hidden = !current.error;
     $("rules-error").textContent = current.error ? `The latest stored ruleset is not in force: ${current.error}` : "";
-    const tiers = current.lists.map((name) => ({ id: `list.${name}`, action: "list tier", mode: "live", when: `on the list ${name}` }));
+    const tiers = current.lists.map((l) => ({ id: `list.${l.name}`, action: l.action, mode: "live", when: `on the ${l.action} list ${l.name} (a tier before the rules)` }));
     const rows = [...tiers, ...current.rules].map((r) => {
       const hits = current.hits[r.id] || { hour: 0, day: 0 };
       return el(
@@ -64,7 +64,12 @@ async function tryRule(event) {
   $("enable").disabled = true;
   $("try-status").textContent = "replaying the stored history …";
   try {
-    const body = { rules: withCandidate(rule), days: Number($("days").value), review_cost: Number($("review-cost").value) };
+    const body = {
+      rules: withCandidate(rule),
+      days: Number($("days").value),
+      review_cost: Number($("review-cost").value),
+      customer_value: Number($("customer-value").value),
+    };
     const result = await api("v1/rules/backtest", { method: "POST", body: JSON.stringify(body) });
     const r = result.rules.find((x) => x.id === rule.id);
     $("rule-result").replaceChildren(
@@ -98,6 +103,7 @@ async function tryRule(event) {
     );
     $("try-result").hidden = false;
     $("try-status").textContent = `${fmt.int(result.transactions)} stored transactions, ${fmt.int(result.labelled_fraud)} labelled fraud, ${fmt.when(result.window.first)} to ${fmt.when(result.window.last)}`;
+    $("try-warnings").replaceChildren(...result.warnings.map((w) => el("li", { text: w })));
     page.tried = rule;
     $("enable").disabled = false;
   } catch (error) {
