@@ -79,6 +79,7 @@ def backtest_html(result: dict[str, Any], title: str) -> str:
         f"<td class=n>{_num(p['outcomes']['decline'])}</td><td class=n>{_num(p['outcomes']['review'])}</td>"
         f"<td class=n>{_num(p['reviews_per_day'])}</td>"
         f"<td class=n>{_num(p['fraud_stopped'])}</td><td class=n>{_money(p['fraud_stopped_amount'])}</td>"
+        f"<td class=n>{_num(p['fraud_missed'])}</td><td class=n>{_money(p['fraud_missed_amount'])}</td>"
         f"<td class=n>{_num(p['false_positives'])}</td><td class=n>{_money(p['false_positive_amount'])}</td>"
         f"<td class=n>{_money(p['net_benefit'])}</td>"
         "</tr>"
@@ -112,7 +113,8 @@ def backtest_html(result: dict[str, Any], title: str) -> str:
 <span style="background:{_BAD}"></span>good money declined or sent to review</p>
 {_bars(policies)}
 <table><tr><th>Policy</th><th>Declined</th><th>Reviewed</th><th>Reviews/day</th><th>Fraud stopped</th>
-<th>Money</th><th>False positives</th><th>Money</th><th>Net benefit</th></tr>{policy_rows}</table>
+<th>Money</th><th>Fraud missed</th><th>Money</th><th>False positives</th><th>Money</th><th>Net benefit</th></tr>
+{policy_rows}</table>
 <p class="muted">Net benefit = fraud money stopped − review cost × reviews − lost customer value × good payments
 declined.</p>
 <h2>Rules of the tested policy</h2>

@@ -109,6 +109,7 @@ function paymentRow({ transaction: t, decision: d }) {
     el("td", { text: fmt.when(t.timestamp) }),
     el("td", { className: "num", text: fmt.money(t.amount, t.currency) }),
     el("td", { text: `${t.merchant_id} · ${(t.channel || "").replace("_", " ")}` }),
+    el("td", { text: [t.device_id, t.ip].filter(Boolean).join(" · "), title: "device · IP" }),
     el("td", { text: t.country || "" }),
     el("td", { className: "num", text: fmt.num(d.score, 3) }),
     el("td", {}, el("span", { className: `outcome ${d.outcome}`, text: d.outcome }), " ", ...rules),
@@ -142,7 +143,13 @@ async function showCase(id) {
       el("h2", { text: `Flagged payments (${payments.length})` }),
       paymentTable(payments),
       el("h2", { text: "Why" }),
-      el("ul", { className: "reasons" }, ...payments.slice(-3).map(({ decision: d }) => el("li", { text: d.reasons.map((r) => r.text).join(" · ") }))),
+      el(
+        "ul",
+        { className: "reasons" },
+        ...payments.map(({ transaction: t, decision: d }) =>
+          el("li", {}, el("strong", { text: `${fmt.when(t.timestamp)}, ${fmt.money(t.amount, t.currency)}: ` }), d.reasons.map((r) => r.text).join(" · ")),
+        ),
+      ),
       el("h2", { text: "Recent payments of the customer" }),
       paymentTable(recent),
       el("h2", { text: "Notes" }),
