@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     # model and state
-    model_path: Path | None = Field(None, description="Model directory (fraudstream train --out).")
+    model_path: Path | None = Field(
+        None, description="Model directory (fraudstream train --out); without it, the registry's champion is served."
+    )
+    models: Path | None = Field(None, description="The model registry (default: <home>/models).")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in `home`.")
     n_reasons: int = Field(3, ge=0, le=20)
 
@@ -114,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def max_future(self) -> timedelta:
         return timedelta(hours=self.max_future_hours)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models or self.home / "models"
 
     @property
     def database(self) -> str:

@@ -12,6 +12,8 @@ from fraudstream.decide.scorer import Scorer
 from fraudstream.decide.service import DecisionService
 from fraudstream.features.state.base import FeatureState
 from fraudstream.features.state.memory import MemoryState
+from fraudstream.lifecycle.in_force import ModelInForce
+from fraudstream.lifecycle.registry import Registry
 from fraudstream.model.artifact import Model, ModelLoadError
 from fraudstream.rules.document import load_ruleset
 from fraudstream.store import Store
@@ -121,19 +123,23 @@ def build_runtime(
     sinks: list[DecisionSink] | None = None,
     workers: int = 1,
 ) -> Runtime:
-    """Everything `settings` describe; tests and the demo pass their own model, state or source."""
-    if model is None:
-        if settings.model_path is None:
-            raise ModelLoadError(
-                "no model: pass --model DIR or set FRAUDSTREAM_MODEL_PATH (train one with `fraudstream train`)"
-            )
-        model = Model.load(settings.model_path)
+    """Everything `settings` describe; tests and the demo pass their own model, state or source.
+
+    Without a model (given, or `model_path`), the process serves the registry's champion and
+    follows it: a promotion takes effect at the next batch boundary.
+    """
     store = Store(settings.database)
     store.cases.configure(settings.case_outcomes, settings.case_sla_hours)
+    registry = Registry(settings.models_dir)
+    follow = model is None and settings.model_path is None
+    if model is None:
+        model = _first_model(settings, store, registry)
     if state is None:
         state = _state(settings)
     scorer = Scorer(model, state, n_reasons=settings.n_reasons)
     service = DecisionService(scorer, store)
+    if follow:
+        service.models = ModelInForce(registry, store.champions, model.version, settings.rules_refresh_s)
     service.rules.every = settings.rules_refresh_s
     if settings.rules is not None:
         service.rules.save_if_changed(load_ruleset(settings.rules), f"file:{settings.rules.name}")
@@ -171,6 +177,18 @@ def build_runtime(
         },
     )
     return runtime
+
+
+def _first_model(settings: Settings, store: Store, registry: Registry) -> Model:
+    if settings.model_path is not None:
+        return Model.load(settings.model_path)
+    champion = store.champions.champion()
+    if champion is None:
+        raise ModelLoadError(
+            "no model: pass --model DIR (or FRAUDSTREAM_MODEL_PATH), or register and promote one "
+            f"(`fraudstream models add DIR`, `fraudstream models promote VERSION`; registry {registry.root})"
+        )
+    return registry.load(champion)
 
 
 def _state(settings: Settings) -> FeatureState:

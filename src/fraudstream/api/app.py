@@ -19,7 +19,7 @@ from fraudstream.api.bodies import document_bodies, validation_error
 from fraudstream.api.dependencies import Guard
 from fraudstream.api.limits import BodyLimit
 from fraudstream.api.pool import ScoringPool
-from fraudstream.api.routers import cases, health, labels, live, records, rules, score
+from fraudstream.api.routers import cases, health, labels, live, models, records, rules, score
 from fraudstream.api.routers.cases import CaseChange, NoteRequest
 from fraudstream.api.routers.rules import BacktestRequest, ListChange, ListEntriesRequest
 from fraudstream.api.schemas import ReviewRequest
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         labels.router,
         cases.router,
         rules.router,
+        models.router,
         live.router,
         health.router,
     ):

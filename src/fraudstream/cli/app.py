@@ -27,6 +27,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+#: The database every command that reads or writes the service's store takes.
+Database = Annotated[
+    str | None,
+    typer.Option("--database", help="SQLAlchemy URL (env FRAUDSTREAM_DATABASE_URL; default: SQLite in var/)."),
+]
 # Lines are not wrapped at the console's width: in a log or a pipe a path or a message stays whole.
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

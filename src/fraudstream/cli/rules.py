@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from fraudstream.cli.app import app, console, err, user_errors
+from fraudstream.cli.app import Database, app, console, err, user_errors
 from fraudstream.cli.model import (
     DelayOpt,
     ExtraOpt,
@@ -34,10 +34,6 @@ lists_app = typer.Typer(help="Allow, block and watch lists.", no_args_is_help=Tr
 app.add_typer(rules_app, name="rules")
 app.add_typer(lists_app, name="lists")
 
-Database = Annotated[
-    str | None,
-    typer.Option("--database", help="SQLAlchemy URL (env FRAUDSTREAM_DATABASE_URL; default: SQLite in var/)."),
-]
 ModelDir = Annotated[
     Path | None, typer.Option("--model", help="Check feature names against this model (default: every feature).")
 ]

@@ -75,6 +75,7 @@ class ScoredAhead:
 
     prepared: Prepared
     after: Batch
+    version: str  # the model it was scored with
 
 
 class Parts(Protocol):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderError, ScoredAhead, Step, distinct
 from fraudstream.decide.scorer import Scorer
+from fraudstream.lifecycle.in_force import ModelInForce
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
 from fraudstream.pending import Pending
 from fraudstream.rules.in_force import PolicyInForce
@@ -53,6 +54,7 @@ class DecisionService:
         self.folds = FoldLog()
         self.metrics.set_model(scorer.version)
         self.rules = PolicyInForce(store.policies, scorer.model.features.names)
+        self.models: ModelInForce | None = None  # set when this process follows the champion
         # Re-entrant: a stream worker waits for its previous batch (which takes the lock)
         # while the batch it is deciding holds it.
         self._lock = threading.RLock()
@@ -87,18 +89,33 @@ class DecisionService:
         batch, or an earlier try), else the batch is scored again.
         """
         with self._lock:
-            self.refresh_rules(force=False)  # a new ruleset or list change takes effect at a batch boundary
+            self.follow_champion()  # a new champion, ruleset or list takes effect at a batch boundary
+            self.refresh_rules(force=False)
             unique = distinct(transactions)
             prepared = None
             if ahead is not None:
-                stands = ahead.after is self.folds.last and [
-                    tx.transaction_id for tx in ahead.prepared.scored.transactions
-                ] == [tx.transaction_id for tx in unique]
+                stands = (
+                    ahead.after is self.folds.last
+                    and ahead.version == self.version
+                    and [tx.transaction_id for tx in ahead.prepared.scored.transactions]
+                    == [tx.transaction_id for tx in unique]
+                )
                 self.metrics.scored_ahead.labels(result="used" if stands else "stale").inc()
                 prepared = ahead.prepared if stands else None
             prepared = prepared or self.scorer.prepare(unique)
             rules = self.rules
             yield Batch(self, transactions, unique, prepared, created_at, path, rules.policy, rules.lists)
+
+    def follow_champion(self, force: bool = False) -> None:
+        """Serve the champion if it changed (when this process follows one: `models`)."""
+        model = None if self.models is None else self.models.refresh(force)
+        if model is None:
+            return
+        with self._lock:
+            # The same feature state: it holds raw aggregates, whatever features a model reads.
+            self.scorer = Scorer(model, self.scorer.engine.state, self.scorer.n_reasons)
+            self.rules.use_features(model.features.names)
+            self.metrics.set_model(model.version)
 
     def refresh_rules(self, force: bool = True) -> None:
         """Put the ruleset and lists stored now in force (unless `force` is off and it looked lately)."""
@@ -111,7 +128,7 @@ class DecisionService:
         with self._lock:
             if after.step is not Step.STORING:
                 raise OutOfOrderError(f"a batch is scored ahead of one being stored, not one {after.step.value}")
-            return ScoredAhead(self.scorer.prepare(distinct(transactions), ahead=after.prepared), after)
+            return ScoredAhead(self.scorer.prepare(distinct(transactions), ahead=after.prepared), after, self.version)
 
     def decide(
         self,

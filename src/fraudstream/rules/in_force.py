@@ -66,6 +66,13 @@ class PolicyInForce:
             self._expire(rebuild=True)
         self._compile(revisions[0])
 
+    def use_features(self, feature_names: Sequence[str]) -> None:
+        """Another model's features: the rules are compiled again against them at the next refresh."""
+        with self._lock:
+            self.feature_names = list(feature_names)
+            self._revisions = None
+            self._checked = -float("inf")
+
     def check(self, document: RulesetDocument) -> Policy:
         """Compile a ruleset (after the lists' tiers) against this model's features and the
         lists that exist; raises RulesetError."""

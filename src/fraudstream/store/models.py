@@ -30,6 +30,7 @@ __all__ = [
     "Base",
     "CaseNoteRow",
     "CaseRow",
+    "ChampionRow",
     "DecisionRow",
     "LabelRow",
     "ListEntryRow",
@@ -220,6 +221,18 @@ class CaseNoteRow(Base):
     author: Mapped[str | None] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime]
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class ChampionRow(Base):
+    """Every promotion of a model version to champion; the latest is the champion."""
+
+    __tablename__ = "model_champions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(80))
+    promoted_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500))
     key_id: Mapped[str | None] = mapped_column(String(16))
 
 

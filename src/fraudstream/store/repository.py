@@ -27,6 +27,7 @@ from fraudstream.pending import Done, Pending
 from fraudstream.schema import Channel, Decision, Label, Outcome, Reason, RuleHit, Timings, Transaction, shortened
 from fraudstream.store import pgarrays
 from fraudstream.store.cases import CaseStore
+from fraudstream.store.champions import ChampionStore
 from fraudstream.store.models import DECISIONS, DecisionRow, LabelRow, ReviewRow, TransactionRow
 from fraudstream.store.policies import PolicyStore
 from fraudstream.store.writers import writer_for
@@ -175,6 +176,7 @@ class Store:
         self._writer = writer_for(self.engine)
         self.policies = PolicyStore(self._session)
         self.cases = CaseStore(self._session)
+        self.champions = ChampionStore(self._session)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         self._insert_labels = (
             insert(LabelRow)

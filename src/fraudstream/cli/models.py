@@ -1,0 +1,119 @@
+"""`fraudstream models`: the registry of model versions and which one is the champion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fraudstream.cli.app import Database, app, console, user_errors
+from fraudstream.config import Settings
+
+if TYPE_CHECKING:
+    from fraudstream.lifecycle.registry import Registry
+    from fraudstream.store import Store
+
+models_app = typer.Typer(
+    help="Registered model versions and the champion.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(models_app, name="models")
+
+ModelsDir = Annotated[
+    Path | None, typer.Option("--models", help="The registry (env FRAUDSTREAM_MODELS; default: var/models).")
+]
+Version = Annotated[
+    str, typer.Argument(help="A registered version (see `fraudstream models list`).", metavar="VERSION")
+]
+
+
+def _open(models: Path | None, database: str | None) -> tuple[Registry, Store]:
+    from fraudstream.lifecycle.registry import Registry
+    from fraudstream.store import Store
+
+    given = {"models": models, "database_url": database}
+    settings = Settings.model_validate({k: v for k, v in given.items() if v})
+    return Registry(settings.models_dir), Store(settings.database)
+
+
+@models_app.command("list")
+def models_list(models: ModelsDir = None, database: Database = None) -> None:
+    """Registered versions, newest first; * marks the champion."""
+    with user_errors():
+        registry, store = _open(models, database)
+        champion = store.champions.champion()
+        found = registry.versions()
+    if not found:
+        console.print(f"no model registered in {registry.root}: `fraudstream models add DIR`")
+        return
+    for entry in found:
+        s = entry.summary()
+        ap = "–" if s["average_precision"] is None else f"{s['average_precision']:.3f}"
+        rows = s["training"]["rows"]
+        mark = "*" if entry.version == champion else " "
+        console.print(f"{mark} {entry.version:<32} {s['created_at'] or '':<26} AP {ap:<6} {rows or 0:>10,} rows")
+
+
+@models_app.command("show")
+def models_show(version: Version, models: ModelsDir = None, database: Database = None) -> None:
+    """A version: its training window and validation figures, and when it was champion."""
+    import json
+
+    with user_errors():
+        registry, store = _open(models, database)
+        entry = registry.get(version)
+        promotions = [p for p in store.champions.history(500) if p.version == version]
+    console.print_json(json.dumps(entry.summary(), default=str))
+    for p in promotions:
+        console.print(f"promoted {p.promoted_at:%Y-%m-%d %H:%M:%S %Z}: {p.reason}", markup=False)
+
+
+@models_app.command("add")
+def models_add(
+    directory: Annotated[Path, typer.Argument(help="A model folder (`fraudstream train --out`).", metavar="DIR")],
+    promote: Annotated[bool, typer.Option("--promote", help="Make it the champion too.")] = False,
+    models: ModelsDir = None,
+    database: Database = None,
+) -> None:
+    """Register a trained model under its version."""
+    with user_errors():
+        registry, store = _open(models, database)
+        version = registry.add(directory)
+        if promote:
+            store.champions.promote(version, f"added from {directory.name}")
+    console.print(f"registered {version}" + (", the champion now" if promote else ""))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Version,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the history.")] = "promoted by hand",
+    models: ModelsDir = None,
+    database: Database = None,
+) -> None:
+    """Make a registered version the champion: every process following it switches at its next batch."""
+    with user_errors():
+        registry, store = _open(models, database)
+        registry.load(version)  # it must load before it may serve
+        if store.champions.champion() == version:
+            console.print(f"{version} is the champion already")
+            return
+        store.champions.promote(version, reason)
+    console.print(f"{version} is the champion")
+
+
+@models_app.command("rollback")
+def models_rollback(models: ModelsDir = None, database: Database = None) -> None:
+    """Make the champion before the current one the champion again."""
+    with user_errors():
+        registry, store = _open(models, database)
+        history = store.champions.history(500)
+        if not history:
+            raise ValueError("no champion yet: nothing to roll back")
+        current = history[0].version
+        previous = next((p.version for p in history if p.version != current), None)
+        if previous is None:
+            raise ValueError(f"{current} is the only champion there has been: nothing to roll back to")
+        registry.load(previous)
+        store.champions.promote(previous, f"rollback from {current}")
+    console.print(f"{previous} is the champion again (was {current})")

@@ -1,0 +1,1 @@
+"""Model lifecycle: the registry of model versions, the champion every process serves."""

@@ -1,0 +1,30 @@
+"""Model champions: every promotion of a registered model version; the latest is in force.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "model_champions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("version", sa.String(length=80), nullable=False),
+        sa.Column("promoted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=True),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("model_champions")
