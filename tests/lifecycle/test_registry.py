@@ -104,3 +104,38 @@ def test_a_champion_that_cannot_load_leaves_the_one_in_force(trained_model: Mode
     assert runtime.service.models is not None and "gone-0000000000" in (runtime.service.models.error or "")
     store.close()
     runtime.service.store.close()
+
+
+def test_a_stream_worker_switches_model_between_batches(trained_model: Model, tmp_path: Path) -> None:
+    from fraudstream.features import MemoryState
+    from fraudstream.stream.memory import MemorySink, MemorySource
+
+    first, second = two_models(trained_model, tmp_path / "trained")
+    settings = Settings(home=tmp_path, rules_refresh_s=0.01, worker_batch_size=3)
+    registry = Registry(settings.models_dir)
+    v1, v2 = registry.add(first), registry.add(second)
+    store = Store(settings.database)
+    store.champions.promote(v1, "first")
+    sink = MemorySink()
+    runtime = build_runtime(settings, state=MemoryState(), sinks=[sink])
+    source = runtime.source
+    assert isinstance(source, MemorySource)
+    worker = runtime.workers[0]
+    for i in range(3):
+        source.put(tx(i))
+    worker.step()
+    store.champions.promote(v2, "second")
+    time.sleep(0.02)
+    for i in range(3, 9):
+        source.put(tx(i))
+    while worker.step():
+        pass
+    worker.settle()
+    versions = [d.model_version for _, d in sink.decisions]
+    assert versions == [v1] * 3 + [v2] * 6  # each batch whole with one model
+    # The new model reads the same feature state: the customer's nine payments, before and after.
+    features = runtime.service.peek([Transaction.model_validate(tx(10))])
+    names = list(runtime.service.model.features.names)
+    assert features[0, names.index("customer_count_24h")] == 9
+    store.close()
+    runtime.stop()
