@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fraudstream.cli.app import Database, app, console, user_errors
+from fraudstream.cli.app import Database, app, console, err, user_errors
 from fraudstream.config import Settings
 
 if TYPE_CHECKING:
@@ -117,3 +117,49 @@ def models_rollback(models: ModelsDir = None, database: Database = None) -> None
         registry.load(previous)
         store.champions.promote(previous, f"rollback from {current}")
     console.print(f"{previous} is the champion again (was {current})")
+
+
+#: `retrain`'s exit status when the champion was kept (0: promoted).
+KEPT = 3
+
+
+@app.command()
+def retrain(
+    since: Annotated[float, typer.Option("--since-days", min=1, help="Days of stored history to use.")] = 60,
+    test_days: Annotated[
+        float, typer.Option("--test-days", min=1, help="Days of matured payments the two models are judged on.")
+    ] = 14,
+    ap_margin: Annotated[
+        float, typer.Option("--ap-margin", help="How much better the challenger's average precision must be.")
+    ] = 0.0,
+    recall_margin: Annotated[
+        float, typer.Option("--recall-margin", min=0, help="How much worse its recall at the review budget may be.")
+    ] = 0.0,
+    promote: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="Promote the challenger if it is better.")
+    ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object.")] = False,
+    models: ModelsDir = None,
+    database: Database = None,
+) -> None:
+    """Train a challenger on the stored history (labels as they matured), judge it against the
+    champion on the latest matured window, register it, and promote it if it is better.
+    Exit status: 0 promoted, 3 champion kept."""
+    import json
+
+    from fraudstream.lifecycle.retrain import RetrainConfig
+    from fraudstream.lifecycle.retrain import retrain as run_retrain
+    from fraudstream.terminal import working
+
+    with user_errors():
+        registry, store = _open(models, database)
+        config = RetrainConfig(since, test_days, ap_margin, recall_margin, promote)
+        with working(err, "training a challenger on the stored history"):
+            result = run_retrain(store, registry, config)
+    if json_out:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        console.print(result.markdown(), markup=False)
+        console.print(f"report: {registry.get(result.challenger).path / 'comparison.md'}", markup=False)
+    if not result.promoted:
+        raise typer.Exit(KEPT)
