@@ -119,3 +119,19 @@ def test_dockerfile_is_multistage_and_not_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert text.count("FROM ") == 2
     assert "USER fraudstream" in text and "[kafka,redis,postgres]" in text
+
+
+def test_prometheus_loads_alert_rules_on_metrics_the_service_exports(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
+    mounted = compose["services"]["prometheus"]["volumes"]
+    assert (
+        config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+        and "./alerts.yml:/etc/prometheus/alerts.yml:ro" in mounted
+    )
+    exported = {metric.name for metric in Metrics().registry.collect()}
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert any("fraudstream_feature_psi) > 0.25" in e for e in expressions)
+    for expression in expressions:
+        names = set(re.findall(r"fraudstream_[a-z_]+", expression))
+        assert names and all(n.removesuffix("_total") in exported for n in names), expression

@@ -8,6 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fraudstream.cli.app import Database, app, console, err, user_errors
+from fraudstream.cli.model import (
+    DataOpt,
+    ExtraOpt,
+    LabelsOpt,
+    MapOpt,
+    OnErrorOpt,
+    PresetOpt,
+    StartOpt,
+    TimeUnitOpt,
+    load_data,
+)
 from fraudstream.config import Settings
 
 if TYPE_CHECKING:
@@ -163,3 +174,50 @@ def retrain(
         console.print(f"report: {registry.get(result.challenger).path / 'comparison.md'}", markup=False)
     if not result.promoted:
         raise typer.Exit(KEPT)
+
+
+@app.command()
+def drift(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (from `train`).")],
+    data: DataOpt,
+    labels: LabelsOpt = None,
+    map_: MapOpt = None,
+    preset: PresetOpt = None,
+    extra: ExtraOpt = None,
+    time_unit: TimeUnitOpt = "auto",
+    start: StartOpt = None,
+    on_error: OnErrorOpt = "raise",
+    top: Annotated[int, typer.Option("--top", min=1, help="Features to list, the most drifted first.")] = 15,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """How far a history's features and scores have moved from the model's training data (PSI)."""
+    import json
+
+    from fraudstream.features import FeatureEngine
+    from fraudstream.model.artifact import Model
+    from fraudstream.monitoring.drift import psi_of
+    from fraudstream.terminal import working
+
+    with user_errors():
+        trained = Model.load(model)
+        ref = trained.info.get("drift_reference")
+        if not ref:
+            raise ValueError(f"{model} was trained before drift references were kept: retrain it")
+        dataset = load_data(data, labels, map_, preset, extra, time_unit, start, None, on_error)
+        trained.check_inputs(dataset.inputs, dataset.extras)
+        with working(err, f"computing features of {len(dataset.transactions):,} transactions"):
+            X = FeatureEngine(trained.features).history(dataset.transactions, dataset.labels)
+        names = list(trained.features.names)
+        by_feature = {n: psi_of(ref["features"][n], X[:, j]) for j, n in enumerate(names) if n in ref["features"]}
+        score = psi_of(ref["score"], trained.predict(X))
+    ranked = sorted(by_feature.items(), key=lambda item: -item[1])
+    if json_out:
+        console.print_json(json.dumps({"model": trained.version, "score_psi": score, "feature_psi": dict(ranked)}))
+        return
+
+    def level(value: float) -> str:
+        return "drifted" if value > 0.25 else "watch" if value > 0.1 else "stable"
+
+    console.print(f"score                                    PSI {score:7.3f}  {level(score)}", markup=False)
+    for name, value in ranked[:top]:
+        console.print(f"{name:<40} PSI {value:7.3f}  {level(value)}", markup=False)

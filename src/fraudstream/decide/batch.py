@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 from fraudstream.decide.scorer import Prepared, Scorer
 from fraudstream.features.state.base import Fold
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
+from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.pending import Pending
 from fraudstream.rules.policy import Lists, Policy
 from fraudstream.schema import Decision, Transaction
@@ -87,6 +88,7 @@ class Parts(Protocol):
     feed: LiveFeed
     stats: LiveStats
     folds: FoldLog
+    drift: DriftMonitor | None
 
 
 def same_payload(a: Transaction, b: Transaction) -> bool:
@@ -209,7 +211,18 @@ class Batch:
             metrics.conflicts.labels(path=self.path).inc(len(result.conflicts))
         if result.fresh:
             self._show(result.fresh)
+            self._watch_drift()
         return result
+
+    def _watch_drift(self) -> None:
+        """The batch's features and scores in the drift window; the gauges once a second."""
+        drift = self.parts.drift
+        if drift is None:
+            return
+        scored = self.prepared.scored
+        drift.observe(scored.features, scored.scores)
+        if drift.due(1.0):
+            self.parts.metrics.observe_drift(*drift.psi())
 
     def _show(self, fresh: list[tuple[Transaction, Decision]]) -> None:
         now = time.time()

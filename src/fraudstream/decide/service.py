@@ -21,6 +21,7 @@ from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderErr
 from fraudstream.decide.scorer import Scorer
 from fraudstream.lifecycle.in_force import ModelInForce
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
+from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.pending import Pending
 from fraudstream.rules.in_force import PolicyInForce
 from fraudstream.schema import Label, Transaction
@@ -55,6 +56,7 @@ class DecisionService:
         self.metrics.set_model(scorer.version)
         self.rules = PolicyInForce(store.policies, scorer.model.features.names)
         self.models: ModelInForce | None = None  # set when this process follows the champion
+        self.drift = DriftMonitor.for_model(scorer.model.info, scorer.model.features.names)
         # Re-entrant: a stream worker waits for its previous batch (which takes the lock)
         # while the batch it is deciding holds it.
         self._lock = threading.RLock()
@@ -114,6 +116,7 @@ class DecisionService:
         with self._lock:
             # The same feature state: it holds raw aggregates, whatever features a model reads.
             self.scorer = Scorer(model, self.scorer.engine.state, self.scorer.n_reasons)
+            self.drift = DriftMonitor.for_model(model.info, model.features.names)
             self.rules.use_features(model.features.names)
             self.metrics.set_model(model.version)
 

@@ -25,6 +25,7 @@ from fraudstream.features.norms import Norms
 from fraudstream.model.artifact import Model
 from fraudstream.model.metrics import classification_metrics
 from fraudstream.model.thresholds import ThresholdMethod, choose_thresholds
+from fraudstream.monitoring.drift import reference
 
 __all__ = ["MIN_TRUSTED_FRAUDS", "TrainConfig", "data_fingerprint", "fit", "too_few_frauds"]
 
@@ -249,6 +250,8 @@ def fit(
         "config": asdict(config),
         **extra,
         "metrics": {"validation": classification_metrics(y[valid], scores, thresholds)},
+        # What serving is compared with for drift: the latest slice of training, as served.
+        "drift_reference": reference(X[valid], names, scores),
     }
     norms = Norms.of(features.names, X, y, features.categories)
     return Model(booster=booster, features=features.with_norms(norms), thresholds=thresholds, info=info, impute=impute)

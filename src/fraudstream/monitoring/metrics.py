@@ -73,6 +73,15 @@ class Metrics:
             ["rule", "action", "mode"],
             registry=r,
         )
+        self.feature_psi = Gauge(
+            "fraudstream_feature_psi",
+            "Population stability index of a feature over recent decisions against the model's training data.",
+            ["feature"],
+            registry=r,
+        )
+        self.score_psi = Gauge(
+            "fraudstream_score_psi", "Population stability index of the score against training.", registry=r
+        )
         self.ruleset_version = Gauge(
             "fraudstream_ruleset_version", "The ruleset version in force (0: none).", registry=r
         )
@@ -98,6 +107,11 @@ class Metrics:
         hits = Tally((hit.id, hit.action, hit.mode) for decision in decisions for hit in decision.rules)
         for (rule, action, mode), count in hits.items():
             self.rule_hits.labels(rule=rule, action=action, mode=mode).inc(count)
+
+    def observe_drift(self, by_feature: dict[str, float], score: float) -> None:
+        for feature, value in by_feature.items():
+            self.feature_psi.labels(feature=feature).set(value)
+        self.score_psi.set(score)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
