@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         None, description="Model directory (fraudstream train --out); without it, the registry's champion is served."
     )
     models: Path | None = Field(None, description="The model registry (default: <home>/models).")
+    challenger: str | None = Field(
+        None, description="A registered version to score every batch in shadow (set in the database at start)."
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in `home`.")
     n_reasons: int = Field(3, ge=0, le=20)
 

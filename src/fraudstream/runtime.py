@@ -12,7 +12,7 @@ from fraudstream.decide.scorer import Scorer
 from fraudstream.decide.service import DecisionService
 from fraudstream.features.state.base import FeatureState
 from fraudstream.features.state.memory import MemoryState
-from fraudstream.lifecycle.in_force import ModelInForce
+from fraudstream.lifecycle.in_force import ChallengerInForce, ModelInForce
 from fraudstream.lifecycle.registry import Registry
 from fraudstream.model.artifact import Model, ModelLoadError
 from fraudstream.rules.document import load_ruleset
@@ -140,6 +140,11 @@ def build_runtime(
     service = DecisionService(scorer, store)
     if follow:
         service.models = ModelInForce(registry, store.champions, model.version, settings.rules_refresh_s)
+    service.challengers = ChallengerInForce(registry, store.champions, settings.rules_refresh_s)
+    if settings.challenger is not None and store.champions.challenger() != settings.challenger:
+        if settings.challenger not in {m.version for m in registry.versions()}:
+            raise ModelLoadError(f"challenger {settings.challenger} is not registered in {registry.root}")
+        store.champions.set_challenger(settings.challenger, "serve --challenger")
     service.rules.every = settings.rules_refresh_s
     if settings.rules is not None:
         service.rules.save_if_changed(load_ruleset(settings.rules), f"file:{settings.rules.name}")

@@ -113,6 +113,23 @@ def models_promote(
     console.print(f"{version} is the champion")
 
 
+@models_app.command("challenger")
+def models_challenger(
+    version: Annotated[
+        str | None, typer.Argument(help="A registered version; none given: no challenger.", metavar="VERSION")
+    ] = None,
+    models: ModelsDir = None,
+    database: Database = None,
+) -> None:
+    """Score every batch in shadow with a version too (stored beside each decision, never published)."""
+    with user_errors():
+        registry, store = _open(models, database)
+        if version is not None:
+            registry.load(version)
+        store.champions.set_challenger(version, "set by hand")
+    console.print(f"{version} scores in shadow" if version else "no challenger")
+
+
 @models_app.command("rollback")
 def models_rollback(models: ModelsDir = None, database: Database = None) -> None:
     """Make the champion before the current one the champion again."""

@@ -118,6 +118,10 @@ def serve(
             help="A ruleset (YAML) to put in force, unless the stored one is the same (env FRAUDSTREAM_RULES).",
         ),
     ] = None,
+    challenger: Annotated[
+        str | None,
+        typer.Option("--challenger", help="A registered model version to score every batch in shadow too."),
+    ] = None,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
@@ -133,6 +137,7 @@ def serve(
         "kafka_group": group,
         "redis_url": redis_url,
         "rules": rules,
+        "challenger": challenger,
     }
     with user_errors():
         settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})

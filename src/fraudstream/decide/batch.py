@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 
 from fraudstream.decide.scorer import Prepared, Scorer
 from fraudstream.features.state.base import Fold
+from fraudstream.lifecycle.shadow import Challenger
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.pending import Pending
@@ -129,8 +130,10 @@ class Batch:
         path: str,
         policy: Policy | None = None,
         lists: Lists | None = None,
+        challenger: Challenger | None = None,
     ) -> None:
         self.parts = parts
+        self.challenger = challenger
         self.policy = policy or Policy()
         self.lists = lists or {}
         self.transactions = transactions
@@ -212,7 +215,16 @@ class Batch:
         if result.fresh:
             self._show(result.fresh)
             self._watch_drift()
+            self._shadow(result.fresh)
         return result
+
+    def _shadow(self, fresh: list[tuple[Transaction, Decision]]) -> None:
+        """The challenger's scores of the new decisions, stored beside them (never published)."""
+        if self.challenger is None:
+            return
+        ids = [tx.transaction_id for tx, _ in fresh]
+        rows = self.challenger.rows(self.prepared, ids, self.prepared.scored.decided_at)
+        self.parts.store.champions.save_shadow(rows)
 
     def _watch_drift(self) -> None:
         """The batch's features and scores in the drift window; the gauges once a second."""

@@ -111,6 +111,9 @@ class Prepared:
 
     scored: ScoredBatch
     workspace: Workspace
+    #: What the features were computed from: a challenger computes its own from the same.
+    raw: FloatArray
+    events: Events
 
 
 class Scorer:
@@ -149,7 +152,7 @@ class Scorer:
             total_ms=round((done - started) * 1000, 3),
         )
         scored = ScoredBatch(transactions, X, scores, outcomes, reasons, timings, datetime.now(UTC))
-        return Prepared(scored, workspace)
+        return Prepared(scored, workspace, raw, events)
 
     def commit(self, prepared: Prepared) -> Pending[None]:
         return self.engine.commit(prepared.workspace)

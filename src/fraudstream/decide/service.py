@@ -19,7 +19,7 @@ import pandas as pd
 
 from fraudstream.decide.batch import Batch, DecideResult, FoldLog, OutOfOrderError, ScoredAhead, Step, distinct
 from fraudstream.decide.scorer import Scorer
-from fraudstream.lifecycle.in_force import ModelInForce
+from fraudstream.lifecycle.in_force import ChallengerInForce, ModelInForce
 from fraudstream.monitoring import LiveFeed, LiveStats, Metrics, decision_feed
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.pending import Pending
@@ -56,6 +56,7 @@ class DecisionService:
         self.metrics.set_model(scorer.version)
         self.rules = PolicyInForce(store.policies, scorer.model.features.names)
         self.models: ModelInForce | None = None  # set when this process follows the champion
+        self.challengers: ChallengerInForce | None = None  # set when a registry is at hand
         self.drift = DriftMonitor.for_model(scorer.model.info, scorer.model.features.names)
         # Re-entrant: a stream worker waits for its previous batch (which takes the lock)
         # while the batch it is deciding holds it.
@@ -91,7 +92,8 @@ class DecisionService:
         batch, or an earlier try), else the batch is scored again.
         """
         with self._lock:
-            self.follow_champion()  # a new champion, ruleset or list takes effect at a batch boundary
+            self.follow_champion()  # a new champion, challenger, ruleset or list takes effect at a batch boundary
+            challenger = None if self.challengers is None else self.challengers.refresh(self.scorer.model)
             self.refresh_rules(force=False)
             unique = distinct(transactions)
             prepared = None
@@ -106,7 +108,7 @@ class DecisionService:
                 prepared = ahead.prepared if stands else None
             prepared = prepared or self.scorer.prepare(unique)
             rules = self.rules
-            yield Batch(self, transactions, unique, prepared, created_at, path, rules.policy, rules.lists)
+            yield Batch(self, transactions, unique, prepared, created_at, path, rules.policy, rules.lists, challenger)
 
     def follow_champion(self, force: bool = False) -> None:
         """Serve the champion if it changed (when this process follows one: `models`)."""

@@ -1,6 +1,7 @@
-"""The model a process serves when it follows the champion: at a batch boundary, at most once per
-`every` seconds, it asks the database which version is the champion and, if another, loads it
-from the registry. A version that cannot be loaded is logged and the one in force stays."""
+"""The models a process serves: the champion when it follows it, and the challenger it scores in
+shadow. At a batch boundary, at most once per `every` seconds, it asks the database which
+versions they are and, if others, loads them from the registry. A version that cannot be loaded
+is logged and the one in force stays."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import logging
 import time
 
 from fraudstream.lifecycle.registry import Registry
+from fraudstream.lifecycle.shadow import Challenger, ChallengerMismatchError
 from fraudstream.model.artifact import Model, ModelLoadError
 from fraudstream.store.champions import ChampionStore
 
-__all__ = ["ModelInForce"]
+__all__ = ["ChallengerInForce", "ModelInForce"]
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +46,36 @@ class ModelInForce:
         self.version, self._refused, self.error = champion, None, None
         log.info("model %s in force (the champion)", champion)
         return model
+
+
+class ChallengerInForce:
+    """The challenger a process scores in shadow, kept in step with the database like the champion."""
+
+    def __init__(self, registry: Registry, champions: ChampionStore, every: float = 1.0) -> None:
+        self.registry = registry
+        self.champions = champions
+        self.every = every
+        self.challenger: Challenger | None = None
+        self.error: str | None = None
+        self._version: str | None = None
+        self._champion: str | None = None
+        self._checked = -float("inf")
+
+    def refresh(self, champion: Model, force: bool = False) -> Challenger | None:
+        """The challenger to score with now (None: none); loaded again when it or the champion changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.every:
+            return self.challenger
+        self._checked = now
+        version = self.champions.challenger()
+        if (version, champion.version) == (self._version, self._champion):
+            return self.challenger
+        self._version, self._champion, self.challenger, self.error = version, champion.version, None, None
+        if version is None or version == champion.version:
+            return None
+        try:
+            self.challenger = Challenger(self.registry.load(version), champion)
+        except (ModelLoadError, LookupError, OSError, ChallengerMismatchError) as exc:
+            self.error = f"challenger {version} is not scored: {exc}"
+            log.error("%s", self.error)
+        return self.challenger

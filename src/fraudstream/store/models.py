@@ -38,6 +38,7 @@ __all__ = [
     "PolicyRevisionRow",
     "ReviewRow",
     "RulesetRow",
+    "ShadowScoreRow",
     "TransactionRow",
     "UtcDateTime",
 ]
@@ -225,15 +226,29 @@ class CaseNoteRow(Base):
 
 
 class ChampionRow(Base):
-    """Every promotion of a model version to champion; the latest is the champion."""
+    """Every promotion of a model version to champion, and every challenger set (`role`); the
+    latest of each role is in force (a challenger of version "" is none)."""
 
     __tablename__ = "model_champions"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # champion | challenger
     version: Mapped[str] = mapped_column(String(80))
     promoted_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(500))
     key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class ShadowScoreRow(Base):
+    """A challenger's score of a decided transaction: beside the champion's, never published."""
+
+    __tablename__ = "shadow_scores"
+
+    transaction_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    version: Mapped[str] = mapped_column(String(80), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    decided_at: Mapped[datetime] = mapped_column(index=True)
 
 
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
