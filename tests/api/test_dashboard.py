@@ -108,6 +108,8 @@ def test_live_rows_review_and_detail(browser: Any, server: Server, tmp_path: Pat
     page.wait_for_selector("#detail.open")
     assert "Why" in page.text_content("#detail-body")
     page.wait_for_function("document.querySelector('#kpi-total').textContent === '6'")  # a stats poll
+    drift = page.locator("#drift li").all_text_contents()
+    assert drift[0] == "6 decisions sampled: too few to judge yet" and drift[1].startswith("score") and len(drift) == 7
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert not errors
 

@@ -11,6 +11,7 @@ is commonly read as a shift worth acting on, 0.1-0.25 as one worth watching.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,8 @@ __all__ = ["BINS", "DriftMonitor", "psi", "psi_of", "reference"]
 BINS = 10
 #: A share below this counts as this: an empty bin would make the PSI infinite.
 FLOOR = 1e-4
+#: Fewer sampled decisions than this say little (a PSI over a few rows is large by chance alone).
+ENOUGH = 500
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -84,6 +87,7 @@ class DriftMonitor:
         self._batches: deque[tuple[int, FloatArray, FloatArray]] = deque()
         self._rows = 0
         self._computed_at = -float("inf")
+        self._lock = threading.Lock()  # batches observe; the API's stats read
 
     def observe(self, X: FloatArray, scores: FloatArray) -> None:
         """Count a batch's rows (every k-th, at most about `sample` of them) in each feature's bins."""
@@ -94,22 +98,33 @@ class DriftMonitor:
         features = np.zeros((len(self._features), WIDTH))
         for j, ref in enumerate(self._features):
             features[j] = _counts(rows[:, j], ref["edges"])
-        self._batches.append((len(rows), features, _counts(scores[::step], self._score["edges"])))
-        self._rows += len(rows)
-        while len(self._batches) > 1 and self._rows - self._batches[0][0] >= self.window:
-            self._rows -= self._batches.popleft()[0]
+        counted = (len(rows), features, _counts(scores[::step], self._score["edges"]))
+        with self._lock:
+            self._batches.append(counted)
+            self._rows += len(rows)
+            while len(self._batches) > 1 and self._rows - self._batches[0][0] >= self.window:
+                self._rows -= self._batches.popleft()[0]
+
+    def top(self, n: int = 5) -> dict[str, Any]:
+        """The score's PSI and the `n` most drifted features, for the dashboard."""
+        by_feature, score = self.psi()
+        ranked = sorted(by_feature.items(), key=lambda item: -item[1])[:n]
+        features = [{"feature": f, "psi": v} for f, v in ranked]
+        return {"score": score, "features": features, "rows": self._rows, "enough": self._rows >= ENOUGH}
 
     def due(self, every: float) -> bool:
-        """Whether `every` seconds have passed since the PSI was last computed (and there is data)."""
-        return bool(self._batches) and time.monotonic() - self._computed_at >= every
+        """Whether `every` seconds have passed since the PSI was last computed, with enough rows."""
+        return self._rows >= ENOUGH and time.monotonic() - self._computed_at >= every
 
     def psi(self) -> tuple[dict[str, float], float]:
         """(PSI by feature, PSI of the score) over the window."""
-        if not self._batches:
+        with self._lock:
+            batches = list(self._batches)
+        if not batches:
             return {}, 0.0
         self._computed_at = time.monotonic()
-        features = np.sum([b[1] for b in self._batches], axis=0)
-        scores = np.sum([b[2] for b in self._batches], axis=0)
+        features = np.sum([b[1] for b in batches], axis=0)
+        scores = np.sum([b[2] for b in batches], axis=0)
         total = max(float(scores.sum()), 1.0)
         pairs = enumerate(zip(self.names, self._features, strict=True))
         by_feature = {name: psi(ref["shares"], features[j] / total) for j, (name, ref) in pairs}

@@ -63,4 +63,5 @@ def stats(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
         "lag": runtime.lag(),
         "workers_alive": runtime.workers_alive,
         "subscribers": service.feed.subscribers,
+        "drift": None if service.drift is None else service.drift.top(),
     }

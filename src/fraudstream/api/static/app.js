@@ -277,6 +277,7 @@ async function pollStats() {
     $("kpi-p50").textContent = fmt.ms(s.latency_ms.p50);
     $("kpi-p99").textContent = fmt.ms(s.latency_ms.p99);
     drawHistogram(s.score_histogram);
+    showDrift(s.drift);
     drawLines($("flagged"), [{ name: "flagged", values: s.timeline.map((p) => p.flagged_rate), color: COLORS.review }], (v) => (100 * v).toFixed(1) + "%", 1);
     drawLines(
       $("latency"),
@@ -356,6 +357,18 @@ async function showDetail(id) {
   } catch (error) {
     if (!(error instanceof Unauthorized)) console.warn(error);
   }
+}
+
+// PSI above 0.25: moved from the training data; 0.1-0.25: worth watching.
+function showDrift(drift) {
+  const level = (v) => (v > 0.25 ? "decline" : v > 0.1 ? "review" : "approve");
+  const rows = !drift
+    ? [el("li", { className: "hint", text: "this model has no training reference" })]
+    : [{ feature: "score", psi: drift.score }, ...drift.features].map((d) =>
+        el("li", {}, el("span", { text: d.feature }), el("span", { className: `outcome ${level(d.psi)}`, text: fmt.num(d.psi, 3) })),
+      );
+  if (drift && !drift.enough) rows.unshift(el("li", { className: "hint", text: `${drift.rows} decisions sampled: too few to judge yet` }));
+  $("drift").replaceChildren(...rows);
 }
 
 // A transaction id opens its detail; otherwise a customer id, its latest payments.
