@@ -139,3 +139,31 @@ def test_a_stream_worker_switches_model_between_batches(trained_model: Model, tm
     assert features[0, names.index("customer_count_24h")] == 9
     store.close()
     runtime.stop()
+
+
+def test_rolling_back_twice_goes_two_steps_back_and_the_champion_is_not_a_challenger(
+    trained_model: Model, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path)
+    database = ["--database", settings.database, "--models", str(settings.models_dir)]
+    versions = []
+    for i, review in enumerate((0.1, 0.2, 0.3)):
+        changed = dataclasses.replace(
+            trained_model, thresholds=Thresholds(review, 2.0, "test", {}), info=dict(trained_model.info)
+        )
+        added = runner.invoke(app, ["models", "add", str(changed.save(tmp_path / f"m{i}")), "--promote", *database])
+        versions.append(added.output.split()[1].rstrip(","))
+    a, b, c = versions
+    store = Store(settings.database)
+    assert runner.invoke(app, ["models", "rollback", *database]).exit_code == 0 and store.champions.champion() == b
+    assert runner.invoke(app, ["models", "rollback", *database]).exit_code == 0 and store.champions.champion() == a
+    last = runner.invoke(app, ["models", "rollback", *database])
+    assert last.exit_code == 2 and "nothing to roll back to" in last.output
+    same = runner.invoke(app, ["models", "challenger", a, *database])
+    assert same.exit_code == 2 and "is the champion" in same.output
+    assert runner.invoke(app, ["models", "challenger", c, *database]).exit_code == 0
+    assert runner.invoke(app, ["models", "promote", c, *database]).exit_code == 0
+    assert store.champions.champion() == c and store.champions.challenger() is None  # promoted: no longer a challenger
+    unknown = runner.invoke(app, ["models", "show", "nope", *database])
+    assert unknown.exit_code == 2 and "no version 'nope' in the registry" in unknown.output
+    store.close()

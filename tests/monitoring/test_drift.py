@@ -117,3 +117,14 @@ def test_drift_from_the_command_line(
     lines = moved.stdout.splitlines()
     assert lines[0].startswith("score") and len(lines) == 4  # the score, then the top 3
     assert all(line.endswith("drifted") and "amount" in line for line in lines[1:])  # every amount moved
+
+
+def test_reading_the_psi_for_the_dashboard_does_not_put_the_gauges_off() -> None:
+    rng = np.random.default_rng(2)
+    ref = reference(rng.normal(0, 1, (5_000, 1)), ["x"], rng.random(5_000))
+    monitor = DriftMonitor(ref, ["x"], window=5_000, sample=1_000)
+    monitor.observe(rng.normal(0, 1, (400, 1)), rng.random(400))
+    assert not monitor.due(0.0)  # fewer than enough rows: no gauge yet
+    monitor.observe(rng.normal(0, 1, (400, 1)), rng.random(400))
+    monitor.top()  # the dashboard reads
+    assert monitor.due(60.0) and not monitor.due(60.0)  # due once, then not for a minute

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -110,6 +111,8 @@ def models_promote(
             console.print(f"{version} is the champion already")
             return
         store.champions.promote(version, reason)
+        if store.champions.challenger() == version:
+            store.champions.set_challenger(None, f"{version} promoted")
     console.print(f"{version} is the champion")
 
 
@@ -126,27 +129,28 @@ def models_challenger(
         registry, store = _open(models, database)
         if version is not None:
             registry.load(version)
+            if version == store.champions.champion():
+                raise ValueError(f"{version} is the champion: a challenger is another version")
         store.champions.set_challenger(version, "set by hand")
     console.print(f"{version} scores in shadow" if version else "no challenger")
 
 
 @models_app.command("rollback")
 def models_rollback(models: ModelsDir = None, database: Database = None) -> None:
-    """Make the champion before the current one the champion again."""
+    """Make the champion before the current one the champion again; again, the one before that."""
     with user_errors():
         registry, store = _open(models, database)
-        history = store.champions.history(500)
-        if not history:
+        current, previous = store.champions.rollback_target()
+        if current is None:
             raise ValueError("no champion yet: nothing to roll back")
-        current = history[0].version
-        previous = next((p.version for p in history if p.version != current), None)
         if previous is None:
             raise ValueError(f"{current} is the only champion there has been: nothing to roll back to")
         registry.load(previous)
-        store.champions.promote(previous, f"rollback from {current}")
+        store.champions.promote(previous, f"{ROLLBACK}{current}")
     console.print(f"{previous} is the champion again (was {current})")
 
 
+ROLLBACK = "rollback from "
 #: `retrain`'s exit status when the champion was kept (0: promoted).
 KEPT = 3
 
@@ -204,11 +208,24 @@ def drift(
     time_unit: TimeUnitOpt = "auto",
     start: StartOpt = None,
     on_error: OnErrorOpt = "raise",
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d"],
+            help="Judge payments from this day (UTC); earlier ones fill the windows.",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Features to list, the most drifted first.")] = 15,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """How far a history's features and scores have moved from the model's training data (PSI)."""
+    """How far a history's features and scores have moved from the model's training data (PSI).
+
+    Features over windows of up to 30 days need the 30 days before: give a history that starts a
+    month before the days to judge, and --since the first of them."""
     import json
+
+    import pandas as pd
 
     from fraudstream.features import FeatureEngine
     from fraudstream.model.artifact import Model
@@ -224,6 +241,11 @@ def drift(
         trained.check_inputs(dataset.inputs, dataset.extras)
         with working(err, f"computing features of {len(dataset.transactions):,} transactions"):
             X = FeatureEngine(trained.features).history(dataset.transactions, dataset.labels)
+        if since is not None:  # the earlier payments only warmed the 30-day windows
+            judged = (dataset.transactions["timestamp"] >= pd.Timestamp(since, tz="UTC")).to_numpy()
+            if not judged.any():
+                raise ValueError("no payment on or after --since")
+            X = X[judged]
         names = list(trained.features.names)
         by_feature = {n: psi_of(ref["features"][n], X[:, j]) for j, n in enumerate(names) if n in ref["features"]}
         score = psi_of(ref["score"], trained.predict(X))

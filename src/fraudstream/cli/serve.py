@@ -122,6 +122,12 @@ def serve(
         str | None,
         typer.Option("--challenger", help="A registered model version to score every batch in shadow too."),
     ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models", help="The model registry; without --model, its champion is served (env FRAUDSTREAM_MODELS)."
+        ),
+    ] = None,
 ) -> None:
     """Run the API, the dashboard and the stream workers on the configured source."""
     from fraudstream.runtime import build_runtime
@@ -138,6 +144,7 @@ def serve(
         "redis_url": redis_url,
         "rules": rules,
         "challenger": challenger,
+        "models": models,
     }
     with user_errors():
         settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
@@ -168,7 +175,8 @@ def serve(
         server = Server(runtime, settings.host, port, http=api)
     server.start()
     where = f"on {server.url}" if api else f"{workers} worker(s) on {settings.source}"
-    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.version}[/] {where}")
+    follows = " (the champion, followed)" if runtime.service.models is not None else ""
+    console.print(f"fraudstream {__version__} serving model [bold]{runtime.service.version}[/]{follows} {where}")
     console.print(f"decisions stored in {_shown(settings.database)}")
     if metrics is not None:
         console.print(f"Prometheus metrics on http://{settings.host}:{metrics}/metrics")

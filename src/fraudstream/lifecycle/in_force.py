@@ -71,7 +71,10 @@ class ChallengerInForce:
         if (version, champion.version) == (self._version, self._champion):
             return self.challenger
         self._version, self._champion, self.challenger, self.error = version, champion.version, None, None
-        if version is None or version == champion.version:
+        if version is None:
+            return None
+        if version == champion.version:
+            self.error = f"challenger {version} is the champion now: nothing to compare"
             return None
         try:
             self.challenger = Challenger(self.registry.load(version), champion)

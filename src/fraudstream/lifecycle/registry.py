@@ -18,8 +18,8 @@ from fraudstream.model.artifact import MANIFEST_FILE, Model, ModelLoadError
 __all__ = ["RegisteredModel", "Registry", "UnknownVersionError"]
 
 
-class UnknownVersionError(LookupError):
-    pass
+class UnknownVersionError(ModelLoadError, LookupError):
+    """No such version in the registry."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Registry:
         for model in self.versions():
             if model.version == version:
                 return model
-        raise UnknownVersionError(version)
+        raise UnknownVersionError(f"no version {version!r} in the registry {self.root} (`fraudstream models list`)")
 
     def load(self, version: str) -> Model:
         return Model.load(self.get(version).path)

@@ -66,9 +66,15 @@ class RetrainResult:
     why: str
     window: dict[str, Any]
     judged: list[Judged]
+    would_promote: bool  # the verdict, whether or not promotion was asked for
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "judged": [asdict(j) for j in self.judged]}
+
+    def _verdict(self) -> str:
+        if self.promoted:
+            return "Promoted"
+        return "Better, not promoted (--no-promote)" if self.would_promote else "Kept the champion"
 
     def markdown(self) -> str:
         rows = "\n".join(
@@ -81,7 +87,7 @@ class RetrainResult:
             f"Judged on {w['payments']:,} matured payments ({w['frauds']:,} frauds) paid {w['start']} to {w['end']}; "
             f"trained on {w['train_rows']:,} paid before {w['train_end']} (a gap of {w['gap_days']:g} days).\n\n"
             f"| model | average precision | recall at the review budget ({w['budget']:,}) | flagged |\n"
-            f"|---|---|---|---|\n{rows}\n\n**{'Promoted' if self.promoted else 'Kept the champion'}**: {self.why}\n"
+            f"|---|---|---|---|\n{rows}\n\n**{self._verdict()}**: {self.why}\n"
         )
 
 
@@ -110,8 +116,10 @@ def retrain(store: Store, registry: Registry, config: RetrainConfig, now: dateti
     train, test = ts < train_end, (ts >= test_start) & (ts < matured_end)
     if not y[train].any() or not y[test].any():
         raise ValueError(
-            f"too few labelled frauds: {int(y[train].sum())} to train on (paid before the gap), "
-            f"{int(y[test].sum())} in the judging window; store more history (--since) or wait for labels"
+            f"no labelled fraud {'to train on' if not y[train].any() else 'to judge on'}: {int(y[train].sum())} "
+            f"paid before {_iso(train_end)} (training), {int(y[test].sum())} paid {_iso(test_start)} to "
+            f"{_iso(matured_end)} (judging; labels count once {delay:.1f} days old); store more history "
+            "(--since-days), judge on more days (--test-days), or wait for labels"
         )
     features, X = history_features(dataset)
     amounts = dataset.transactions["amount"].to_numpy(dtype=float)
@@ -141,7 +149,7 @@ def retrain(store: Store, registry: Registry, config: RetrainConfig, now: dateti
         "gap_days": round(delay, 2),
         "budget": budget,
     }
-    result = RetrainResult(version, champion_version, promoted and config.promote, why, window, judged)
+    result = RetrainResult(version, champion_version, promoted and config.promote, why, window, judged, promoted)
     report = registry.get(version).path
     (report / "comparison.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     (report / "comparison.md").write_text(result.markdown())

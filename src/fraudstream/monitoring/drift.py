@@ -86,7 +86,7 @@ class DriftMonitor:
         self.sample = sample
         self._batches: deque[tuple[int, FloatArray, FloatArray]] = deque()
         self._rows = 0
-        self._computed_at = -float("inf")
+        self._gauged_at = -float("inf")
         self._lock = threading.Lock()  # batches observe; the API's stats read
 
     def observe(self, X: FloatArray, scores: FloatArray) -> None:
@@ -113,8 +113,13 @@ class DriftMonitor:
         return {"score": score, "features": features, "rows": self._rows, "enough": self._rows >= ENOUGH}
 
     def due(self, every: float) -> bool:
-        """Whether `every` seconds have passed since the PSI was last computed, with enough rows."""
-        return self._rows >= ENOUGH and time.monotonic() - self._computed_at >= every
+        """Whether the gauges are due: `every` seconds since they were last set, with enough rows.
+        (Its own clock: reading the PSI for the dashboard does not put the gauges off.)"""
+        now = time.monotonic()
+        if self._rows < ENOUGH or now - self._gauged_at < every:
+            return False
+        self._gauged_at = now
+        return True
 
     def psi(self) -> tuple[dict[str, float], float]:
         """(PSI by feature, PSI of the score) over the window."""
@@ -122,7 +127,6 @@ class DriftMonitor:
             batches = list(self._batches)
         if not batches:
             return {}, 0.0
-        self._computed_at = time.monotonic()
         features = np.sum([b[1] for b in batches], axis=0)
         scores = np.sum([b[2] for b in batches], axis=0)
         total = max(float(scores.sum()), 1.0)

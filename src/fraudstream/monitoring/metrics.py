@@ -82,6 +82,7 @@ class Metrics:
         self.score_psi = Gauge(
             "fraudstream_score_psi", "Population stability index of the score against training.", registry=r
         )
+        self.score_psi.set(float("nan"))  # not known until enough decisions are in the window
         self.ruleset_version = Gauge(
             "fraudstream_ruleset_version", "The ruleset version in force (0: none).", registry=r
         )

@@ -55,6 +55,20 @@ class ChampionStore:
         latest = self.history(1)
         return latest[0].version if latest else None
 
+    def rollback_target(self) -> tuple[str | None, str | None]:
+        """(the champion, the one a rollback returns to): promotions replayed as a stack, where a
+        rollback takes the rolled-back version off, so rolling back twice goes two steps back."""
+        stack: list[str] = []
+        for promotion in reversed(self.history(10_000)):
+            if promotion.reason.startswith("rollback from ") and stack:
+                stack.pop()
+                if not stack or stack[-1] != promotion.version:
+                    stack.append(promotion.version)
+            else:
+                stack.append(promotion.version)
+        distinct = [v for i, v in enumerate(stack) if i == 0 or v != stack[i - 1]]
+        return (distinct[-1] if distinct else None), (distinct[-2] if len(distinct) > 1 else None)
+
     def challenger(self) -> str | None:
         latest = self.history(1, role="challenger")
         return latest[0].version or None if latest else None

@@ -63,7 +63,7 @@ class ChallengerChange(BaseModel):
 @router.put(
     "/models/challenger",
     dependencies=[Depends(require("admin")), Depends(json_body)],
-    responses=answers(404, 415, _404="No such registered version"),
+    responses=answers(404, 409, 415, _404="No such registered version", _409="The version is the champion"),
     openapi_extra=one_of("ChallengerChange"),
 )
 async def put_challenger(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
@@ -75,6 +75,13 @@ async def put_challenger(request: Request, runtime: Annotated[Runtime, Depends(g
     registry = Registry(runtime.settings.models_dir)
     if change.version is not None and change.version not in {m.version for m in registry.versions()}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such registered version")
+    if change.version is not None and change.version == runtime.service.store.champions.champion():
+        where = {
+            "loc": ["body", "version"],
+            "msg": "is the champion: a challenger is another version",
+            "type": "champion",
+        }
+        raise HTTPException(status.HTTP_409_CONFLICT, [where])
     key_id = getattr(request.state, "key_id", None)
     await run_in_threadpool(runtime.service.store.champions.set_challenger, change.version, "api", key_id)
     return {"challenger": change.version}
