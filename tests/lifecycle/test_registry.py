@@ -167,3 +167,19 @@ def test_rolling_back_twice_goes_two_steps_back_and_the_champion_is_not_a_challe
     unknown = runner.invoke(app, ["models", "show", "nope", *database])
     assert unknown.exit_code == 2 and "no version 'nope' in the registry" in unknown.output
     store.close()
+
+
+def test_models_show_is_one_json_object(trained_model: Model, tmp_path: Path) -> None:
+    import json
+
+    settings = Settings(home=tmp_path)
+    database = ["--database", settings.database, "--models", str(settings.models_dir)]
+    first, second = two_models(trained_model, tmp_path / "trained")
+    v1 = runner.invoke(app, ["models", "add", str(first), "--promote", *database]).output.split()[1].rstrip(",")
+    v2 = runner.invoke(app, ["models", "add", str(second), *database]).output.split()[1]
+    runner.invoke(app, ["models", "challenger", v2, *database])
+    shown = json.loads(runner.invoke(app, ["models", "show", v1, *database]).stdout)
+    assert shown["version"] == v1 and shown["champion"] is True and shown["challenger"] is False
+    assert shown["promotions"][0]["reason"] == "added from first" and "review" in shown["thresholds"]
+    listed = runner.invoke(app, ["models", "list", *database]).stdout
+    assert f"* {v1}" in listed and f"~ {v2}" in listed

@@ -50,10 +50,10 @@ def _open(models: Path | None, database: str | None) -> tuple[Registry, Store]:
 
 @models_app.command("list")
 def models_list(models: ModelsDir = None, database: Database = None) -> None:
-    """Registered versions, newest first; * marks the champion."""
+    """Registered versions, newest first; * marks the champion, ~ the challenger."""
     with user_errors():
         registry, store = _open(models, database)
-        champion = store.champions.champion()
+        champion, challenger = store.champions.champion(), store.champions.challenger()
         found = registry.versions()
     if not found:
         console.print(f"no model registered in {registry.root}: `fraudstream models add DIR`")
@@ -62,22 +62,30 @@ def models_list(models: ModelsDir = None, database: Database = None) -> None:
         s = entry.summary()
         ap = "–" if s["average_precision"] is None else f"{s['average_precision']:.3f}"
         rows = s["training"]["rows"]
-        mark = "*" if entry.version == champion else " "
-        console.print(f"{mark} {entry.version:<32} {s['created_at'] or '':<26} AP {ap:<6} {rows or 0:>10,} rows")
+        mark = "*" if entry.version == champion else "~" if entry.version == challenger else " "
+        line = f"{mark} {entry.version:<32} {s['created_at'] or '':<26} validation AP {ap:<6} {rows or 0:>10,} rows"
+        console.print(line, markup=False)
 
 
 @models_app.command("show")
 def models_show(version: Version, models: ModelsDir = None, database: Database = None) -> None:
-    """A version: its training window and validation figures, and when it was champion."""
+    """A version as JSON: its training window, validation figures, thresholds and promotions."""
     import json
 
     with user_errors():
         registry, store = _open(models, database)
         entry = registry.get(version)
+        model = registry.load(version)
         promotions = [p for p in store.champions.history(500) if p.version == version]
-    console.print_json(json.dumps(entry.summary(), default=str))
-    for p in promotions:
-        console.print(f"promoted {p.promoted_at:%Y-%m-%d %H:%M:%S %Z}: {p.reason}", markup=False)
+    shown = {
+        **entry.summary(),
+        "thresholds": model.thresholds.to_json(),
+        "label_delay_days": model.features.label_delay_days,
+        "champion": store.champions.champion() == version,
+        "challenger": store.champions.challenger() == version,
+        "promotions": [{"at": p.promoted_at.isoformat(), "reason": p.reason} for p in promotions],
+    }
+    console.print_json(json.dumps(shown, default=str))
 
 
 @models_app.command("add")
