@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -52,6 +52,14 @@ def _root(
 ) -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
+
+
+def open_store(database: str | None) -> Any:
+    """The service's store: `database`, else FRAUDSTREAM_DATABASE_URL, else SQLite in var/."""
+    from fraudstream.store import Store
+
+    settings = Settings.model_validate({"database_url": database} if database else {})
+    return Store(settings.database)
 
 
 def check_output(path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fraudstream.cli.app import Database, app, console, err, user_errors
+from fraudstream.cli.app import Database, app, console, err, open_store, user_errors
 from fraudstream.cli.model import (
     DataOpt,
     ExtraOpt,
@@ -41,11 +41,9 @@ Version = Annotated[
 
 def _open(models: Path | None, database: str | None) -> tuple[Registry, Store]:
     from fraudstream.lifecycle.registry import Registry
-    from fraudstream.store import Store
 
-    given = {"models": models, "database_url": database}
-    settings = Settings.model_validate({k: v for k, v in given.items() if v})
-    return Registry(settings.models_dir), Store(settings.database)
+    settings = Settings.model_validate({"models": models} if models else {})
+    return Registry(settings.models_dir), open_store(database)
 
 
 @models_app.command("list")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from fraudstream.cli.app import Database, app, console, err, user_errors
+from fraudstream.cli.app import Database, app, console, err, open_store, user_errors
 from fraudstream.cli.model import (
     DelayOpt,
     ExtraOpt,
@@ -37,13 +37,6 @@ app.add_typer(lists_app, name="lists")
 ModelDir = Annotated[
     Path | None, typer.Option("--model", help="Check feature names against this model (default: every feature).")
 ]
-
-
-def _store(database: str | None) -> Store:
-    from fraudstream.store import Store
-
-    settings = Settings.model_validate({"database_url": database} if database else {})
-    return Store(settings.database)
 
 
 def _feature_names(model: Path | None) -> list[str]:
@@ -86,7 +79,7 @@ def rules_check(
     """Check a ruleset file: structure, syntax, fields, types (and lists, with --database); exit 2
     with each problem's rule and position."""
     with user_errors():
-        enabled = _check(path, model, _store(database) if database else None)
+        enabled = _check(path, model, open_store(database) if database else None)
     unchecked = [] if database else ["lists not checked (give --database)"]
     unchecked += [] if model else ["fields checked against every feature (give --model for a model's)"]
     console.print(f"ok: {enabled} enabled rules" + "".join(f"; {note}" for note in unchecked))
@@ -101,7 +94,7 @@ def rules_apply(
     """Store a ruleset as the new version (unless it is the one in force): every running process
     uses it from its next batch."""
     with user_errors():
-        store = _store(database)
+        store = open_store(database)
         _check(path, model, store)
         from fraudstream.rules.document import load_ruleset
 
@@ -118,7 +111,7 @@ def rules_apply(
 def rules_show(database: Database = None) -> None:
     """The ruleset in force."""
     with user_errors():
-        stored = _store(database).policies.ruleset()
+        stored = open_store(database).policies.ruleset()
     if stored is None:
         console.print("no ruleset stored: decisions follow the model's thresholds")
         return
@@ -176,7 +169,7 @@ def lists_add(
         if not re.fullmatch(LIST_NAME, name):
             raise ValueError("a list name is up to 48 letters, digits, '_' or '-'")
         expires_at = _expiry(expires)
-        store = _store(database)
+        store = open_store(database)
         info = store.policies.list_info(name)
         if info is None and kind is None:
             raise ValueError(f"there is no list {name}: give --kind to create it")
@@ -200,7 +193,7 @@ def lists_set(
 ) -> None:
     """Change what a list does."""
     with user_errors():
-        store = _store(database)
+        store = open_store(database)
         if store.policies.list_info(name) is None:
             raise ValueError(f"there is no list {name}")
         store.policies.set_action(name, None if action == "none" else action)
@@ -217,7 +210,7 @@ def lists_remove(
     from fraudstream.rules.lists import normalised
 
     with user_errors():
-        store = _store(database)
+        store = open_store(database)
         info = store.policies.list_info(name)
         if info is None:
             raise ValueError(f"there is no list {name}")
@@ -235,7 +228,7 @@ def lists_show(
     from fraudstream.store.policies import UnknownListError
 
     with user_errors():
-        store = _store(database)
+        store = open_store(database)
         if name is None:
             for info in store.policies.lists():
                 tier = info.action or "rules only"
@@ -304,7 +297,7 @@ def backtest(
         if settings.model_path is None:
             raise ValueError("no model: give --model DIR (or set FRAUDSTREAM_MODEL_PATH)")
         trained = Model.load(settings.model_path)
-        store = _store(database)
+        store = open_store(database)
         in_force = PolicyInForce(store.policies, trained.features.names)
         in_force.refresh(force=True)  # the lists, and the ruleset in force to compare with
         # The lists' allow and block tiers apply whatever the rules: to the tested ruleset too.

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from fraudstream.api.answers import AUTH, answers
-from fraudstream.api.bodies import body_error, one_of
+from fraudstream.api.bodies import one_of, parsed
 from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.api.schemas import ScoredTransaction
 from fraudstream.decide.service import DecisionService
@@ -138,10 +138,7 @@ def get_case(case_id: CaseId, service: Service) -> CaseDetail:
 )
 async def change_case(case_id: CaseId, request: Request, service: Service) -> CaseView:
     """Assign a case, or close it with a verdict: each of its payments is reviewed with it."""
-    try:
-        change = CaseChange.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise body_error(exc) from None
+    change = parsed(CaseChange, await request.body())
     key_id = getattr(request.state, "key_id", None)
     return await run_in_threadpool(_change, service, case_id, change, key_id)
 
@@ -171,10 +168,7 @@ def _change(service: DecisionService, case_id: int, change: CaseChange, key_id: 
 )
 async def add_note(case_id: CaseId, request: Request, service: Service) -> NoteView:
     """A note on a case."""
-    try:
-        note = NoteRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise body_error(exc) from None
+    note = parsed(NoteRequest, await request.body())
     key_id = getattr(request.state, "key_id", None)
     try:
         added = await run_in_threadpool(service.store.cases.add_note, case_id, note.text, note.author, key_id)

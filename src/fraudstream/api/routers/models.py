@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from fraudstream.api.answers import AUTH, answers
-from fraudstream.api.bodies import body_error, one_of, query_error
+from fraudstream.api.bodies import one_of, parsed, query_error
 from fraudstream.api.dependencies import get_runtime, json_body, require
 from fraudstream.lifecycle.compare import compare
 from fraudstream.lifecycle.registry import Registry
@@ -68,10 +68,7 @@ class ChallengerChange(BaseModel):
 )
 async def put_challenger(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     """Score every batch in shadow with this version too (every process, from its next batch)."""
-    try:
-        change = ChallengerChange.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise body_error(exc) from None
+    change = parsed(ChallengerChange, await request.body())
     registry = Registry(runtime.settings.models_dir)
     if change.version is not None and change.version not in {m.version for m in registry.versions()}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such registered version")

@@ -8,15 +8,15 @@ line and column). Every process puts a change in force at its next batch boundar
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from fraudstream.api.answers import AUTH, answers
-from fraudstream.api.bodies import body_error, one_of
+from fraudstream.api.bodies import one_of, parsed
 from fraudstream.api.dependencies import get_service, json_body, require
 from fraudstream.decide.service import DecisionService
 from fraudstream.rules.document import Rule, RulesetDocument, RulesetError
@@ -33,7 +33,6 @@ MAX_VALUES = 1_000
 WARM_DAYS = 30
 #: Beyond this many stored transactions a backtest belongs to the CLI, not to a request.
 MAX_BACKTEST = 2_000_000
-M = TypeVar("M", bound=BaseModel)
 
 
 class RuleHits(BaseModel):
@@ -145,16 +144,9 @@ async def put_rules(
 ) -> RulesetSaved:
     """Replace the ruleset: checked whole, stored as a new version (unless it is the one in force),
     in force at the next batch."""
-    document = _parsed(RulesetDocument, await request.body())
+    document = parsed(RulesetDocument, await request.body())
     key_id = getattr(request.state, "key_id", None)
     return await run_in_threadpool(_save_rules, service, document, dry_run, key_id)
-
-
-def _parsed(model: type[M], body: bytes) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise body_error(exc) from None
 
 
 def _save_rules(service: DecisionService, document: RulesetDocument, dry_run: bool, key_id: str | None) -> RulesetSaved:
@@ -193,7 +185,7 @@ def _rule_errors(document: RulesetDocument, exc: RulesetError, at: tuple[str, ..
 async def post_backtest(request: Request, service: Service) -> dict[str, Any]:
     """Try a ruleset on the stored history of the last `days` (features warmed on the 30 days
     before): what it, the ruleset in force and the model alone would have done. Nothing changes."""
-    body = _parsed(BacktestRequest, await request.body())
+    body = parsed(BacktestRequest, await request.body())
     return await run_in_threadpool(_backtest, service, body)
 
 
@@ -247,7 +239,7 @@ def get_entries(name: ListName, service: Service, expired: bool = False) -> list
 )
 async def post_entries(name: ListName, request: Request, service: Service) -> dict[str, Any]:
     """Add values to a list (created if `kind` is given); one already there gets the new expiry."""
-    body = _parsed(ListEntriesRequest, await request.body())
+    body = parsed(ListEntriesRequest, await request.body())
     key_id = getattr(request.state, "key_id", None)
     return await run_in_threadpool(_add_entries, service, name, body, key_id)
 
@@ -296,7 +288,7 @@ class ListChange(BaseModel):
 )
 async def change_list(name: ListName, request: Request, service: Service) -> ListView:
     """Change what a list does: an allow or block tier, or used by rules only."""
-    change = _parsed(ListChange, await request.body())
+    change = parsed(ListChange, await request.body())
     return await run_in_threadpool(_change_list, service, name, change)
 
 
